@@ -1,0 +1,131 @@
+"""ORM rows to wire models."""
+
+from __future__ import annotations
+
+from app.models import ApiToken, Stage, Study, StudyWarning, Trial, TrialReport, Worker
+from app.schemas import (
+    LeaderboardRow,
+    StageOut,
+    StudySummary,
+    TokenOut,
+    TrialOut,
+    WarningOut,
+    WorkerOut,
+    timestamp,
+)
+
+KEY_METRICS = ("val_accuracy", "train_accuracy", "test_accuracy", "train_loss", "val_loss",
+               "best_epoch", "epochs_run")
+
+
+def study_summary(
+    study: Study, counts: dict[str, int], best: float | None, warnings: int
+) -> StudySummary:
+    return StudySummary(
+        id=study.id,
+        name=study.name,
+        state=study.state,  # type: ignore[arg-type]
+        state_reason=study.state_reason,
+        dataset=study.dataset,
+        metric=study.metric,
+        direction="maximize" if study.maximize else "minimize",
+        current_stage=study.current_stage,
+        counts=counts,
+        best=best,
+        warnings=warnings,
+        created_at=timestamp(study.created_at),
+    )
+
+
+def stage_out(stage: Stage, counts: dict[str, int]) -> StageOut:
+    return StageOut(
+        index=stage.index,
+        state=stage.state,
+        epochs=stage.epochs,
+        trials=stage.n_trials,
+        sampler=stage.sampler,
+        space=stage.space,
+        pruning=stage.pruning,
+        policy=stage.policy,
+        source_trial_ids=stage.source_trial_ids,
+        counts=counts,
+    )
+
+
+def warning_out(w: StudyWarning) -> WarningOut:
+    return WarningOut(
+        id=w.id,
+        stage=w.stage_index,
+        kind=w.kind,
+        param=w.param,
+        side=w.side,
+        message=w.message,
+        details=w.details,
+        created_at=timestamp(w.created_at),
+    )
+
+
+def trial_out(t: Trial) -> TrialOut:
+    return TrialOut(
+        id=t.id,
+        study_id=t.study_id,
+        stage=t.stage_index,
+        number=t.number,
+        state=t.state,  # type: ignore[arg-type]
+        origin=t.origin,
+        params=t.params,
+        epochs=t.epochs,
+        steps=t.steps,
+        attempt=t.attempt,
+        objective=t.objective,
+        metrics=t.metrics,
+        reason=t.reason,
+        worker=t.worker_name,
+        created_at=timestamp(t.created_at),
+        started_at=timestamp(t.started_at),
+        finished_at=timestamp(t.finished_at),
+    )
+
+
+def report_row(r: TrialReport) -> dict:
+    return {"step": r.step, "metrics": r.metrics}
+
+
+def leaderboard_row(rank: int, t: Trial, study_name: str) -> LeaderboardRow:
+    return LeaderboardRow(
+        rank=rank,
+        trial_id=t.id,
+        study_id=t.study_id,
+        study=study_name,
+        number=t.number,
+        stage=t.stage_index,
+        state=t.state,  # type: ignore[arg-type]
+        objective=t.objective,
+        params=t.params,
+        metrics={k: t.metrics[k] for k in KEY_METRICS if k in t.metrics},
+        epochs_run=t.steps,
+    )
+
+
+def worker_out(w: Worker) -> WorkerOut:
+    return WorkerOut(
+        name=w.name,
+        host=w.host,
+        pid=w.pid,
+        processes=w.processes,
+        version=w.version,
+        registered_at=timestamp(w.registered_at),
+        last_seen_at=timestamp(w.last_seen_at),
+        current_trial_id=w.current_trial_id,
+    )
+
+
+def token_out(t: ApiToken) -> TokenOut:
+    return TokenOut(
+        id=t.id,
+        name=t.name,
+        role=t.role,  # type: ignore[arg-type]
+        prefix=t.prefix,
+        created_at=timestamp(t.created_at),
+        revoked=t.revoked_at is not None,
+    )

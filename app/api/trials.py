@@ -1,0 +1,130 @@
+"""The worker's side: claim a trial under lease, heartbeat, report, finish, release."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from app.api import convert
+from app.deps import CanRead, CanWork, DbDep, SettingsDep
+from app.schemas import (
+    ClaimRequest,
+    FinishRequest,
+    LeaseOut,
+    LeaseRequest,
+    ReleaseRequest,
+    ReportOut,
+    ReportRequest,
+    TaskSpec,
+    TrialDetail,
+    TrialOut,
+    TrialTask,
+    timestamp,
+)
+from app.services import trials
+from app.services.studies import get_study
+
+router = APIRouter(prefix="/trials", tags=["trials"])
+
+
+@router.post(
+    "/claim",
+    dependencies=[CanWork],
+    response_model=None,
+    responses={200: {"model": TrialTask}, 204: {"description": "Nothing is queued"}},
+)
+def claim(body: ClaimRequest, db: DbDep, settings: SettingsDep) -> TrialTask | Response:
+    """Take the oldest queued trial of a running study; 204 when there is none."""
+    with db.write() as session:
+        trial = trials.claim(
+            session,
+            worker=body.worker,
+            studies=body.studies,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+        )
+        if trial is None:
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+        study = get_study(session, trial.study_id)
+        spec = study.spec
+        task = TaskSpec.model_validate(spec["task"])
+        if task.type == "builtin":
+            abort = spec.get("early_abort", {})
+            extra = {"loss_factor": abort.get("loss_factor", 3.0),
+                     "stall_epochs": abort.get("stall_epochs", 3)}
+            if not abort.get("enabled", True):
+                extra = {"loss_factor": float("inf"), "stall_epochs": 10**6}
+            task = task.model_copy(update={"settings": {**extra, **task.settings}})
+        return TrialTask(
+            id=trial.id,
+            study_id=trial.study_id,
+            stage=trial.stage_index,
+            number=trial.number,
+            params=trial.params,
+            task=task,
+            epochs=trial.epochs,
+            seed=trial.seed,
+            metric=study.metric,
+            direction="maximize" if study.maximize else "minimize",
+            attempt=trial.attempt,
+            lease_token=trial.lease_token or "",
+            lease_expires_at=timestamp(trial.lease_expires_at),  # type: ignore[arg-type]
+            lease_seconds=settings.lease_seconds,
+        )
+
+
+@router.post("/{trial_id}/heartbeat", dependencies=[CanWork])
+def heartbeat(trial_id: int, body: LeaseRequest, db: DbDep, settings: SettingsDep) -> LeaseOut:
+    """Extend the lease; 409 when the token is not the current one."""
+    with db.write() as session:
+        expires = trials.heartbeat(
+            session, trial_id, token=body.lease_token, lease_seconds=settings.lease_seconds
+        )
+    return LeaseOut(lease_expires_at=timestamp(expires))  # type: ignore[arg-type]
+
+
+@router.post("/{trial_id}/report", dependencies=[CanWork])
+def report(trial_id: int, body: ReportRequest, db: DbDep, settings: SettingsDep) -> ReportOut:
+    """Store one step's metrics (idempotent on step); the reply says whether to stop."""
+    with db.write() as session:
+        stop, expires = trials.report(
+            session,
+            trial_id,
+            token=body.lease_token,
+            step=body.step,
+            metrics=body.metrics,
+            lease_seconds=settings.lease_seconds,
+        )
+    return ReportOut(should_stop=stop, lease_expires_at=timestamp(expires))  # type: ignore[arg-type]
+
+
+@router.post("/{trial_id}/finish", dependencies=[CanWork])
+def finish(trial_id: int, body: FinishRequest, db: DbDep, settings: SettingsDep) -> TrialOut:
+    """End the trial as completed, aborted (early abort), pruned or failed."""
+    with db.write() as session:
+        trial = trials.finish(
+            session,
+            trial_id,
+            token=body.lease_token or "",
+            state=body.state,
+            metrics=body.metrics,
+            reason=body.reason,
+            failure_streak=settings.failure_streak,
+        )
+        return convert.trial_out(trial)
+
+
+@router.post("/{trial_id}/release", dependencies=[CanWork])
+def release(trial_id: int, body: ReleaseRequest, db: DbDep) -> TrialOut:
+    """Give the trial back to the queue now (a worker shutting down)."""
+    with db.write() as session:
+        trial = trials.release(session, trial_id, token=body.lease_token, reason=body.reason)
+        return convert.trial_out(trial)
+
+
+@router.get("/{trial_id}", dependencies=[CanRead])
+def get_trial(trial_id: int, db: DbDep) -> TrialDetail:
+    """A trial with every per-step report."""
+    with db.read() as session:
+        trial = trials.get_trial(session, trial_id)
+        reports = [convert.report_row(r) for r in trials.reports_of(session, trial_id)]
+        return TrialDetail(**convert.trial_out(trial).model_dump(), reports=reports)

@@ -1,0 +1,36 @@
+"""Server settings, from the environment (``HPSEARCH_*``) or the command line."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///hpsearch.db"
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HPSEARCH_", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: sqlite:///path.db (default) or postgresql+psycopg://...",
+    )
+    lease_seconds: float = Field(60.0, gt=0, description="How long a claim or heartbeat lasts.")
+    max_attempts: int = Field(3, ge=1, description="Lease losses before a trial is failed.")
+    sweep_seconds: float = Field(5.0, gt=0, description="How often expired leases are reaped.")
+    auto_migrate: bool = Field(True, description="Run alembic upgrade head on start.")
+    admin_token: str | None = Field(None, description="Bootstrap admin token (stored hashed).")
+    worker_token: str | None = Field(None, description="Bootstrap worker token (stored hashed).")
+    failure_streak: int = Field(
+        5, ge=2, description="Same-reason failures in a row that pause a study."
+    )
+    max_page: int = Field(1000, ge=1, description="Largest page size a listing returns.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

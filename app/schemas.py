@@ -1,0 +1,401 @@
+"""Wire models shared by the server, the CLI and the worker (pydantic only, no database)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from app.search.pruning import PruningPolicy
+from app.search.refine import RefinePolicy
+from app.search.samplers import SamplerName
+from app.search.space import Choice, Fixed, SearchSpace
+
+TrialState = Literal["queued", "running", "completed", "aborted", "pruned", "failed"]
+TERMINAL_STATES: tuple[str, ...] = ("completed", "aborted", "pruned", "failed")
+StudyState = Literal["running", "paused", "cancelled", "completed"]
+Role = Literal["admin", "submit", "worker", "read"]
+
+EXAMPLE_SPACE = {
+    "learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
+    "reg": {"type": "log_uniform", "low": 1e-5, "high": 1.0},
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def timestamp(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Keep non-finite floats as strings ("inf", "nan") so every database can store them."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return str(v)
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(metrics)
+
+
+Metrics = Annotated[dict[str, Any], AfterValidator(clean_metrics)]
+
+
+class Objective(_Model):
+    metric: str = Field("val_accuracy", min_length=1, max_length=100)
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class TaskSpec(_Model):
+    """What a worker trains: the built-in NumPy trainer on a dataset, or a custom objective."""
+
+    type: Literal["builtin", "custom"] = Field(
+        "builtin", description="builtin: hpsearch's NumPy MLP trainer; custom: --objective"
+    )
+    dataset: str | None = Field(
+        None, description="digits | mnist1d | spiral | npz:PATH | cifar10:DIR (builtin only)"
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Fixed model and training settings"
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str | None) -> str | None:
+        if v is not None:
+            from worker.datasets import validate_spec
+
+            validate_spec(v)
+        return v
+
+
+class EarlyAbort(_Model):
+    """The lecture's rule: abort a run whose loss passes factor x its initial loss."""
+
+    enabled: bool = True
+    loss_factor: float = Field(3.0, gt=1, allow_inf_nan=False)
+    stall_epochs: int = Field(3, ge=1, le=1000)
+
+
+class StageSpec(_Model):
+    trials: int = Field(..., ge=1, le=100_000)
+    epochs: int = Field(..., ge=1, le=100_000)
+    sampler: SamplerName | None = Field(None, description="Defaults to the study's sampler")
+    pruning: PruningPolicy | None = Field(
+        None, description="Defaults to median pruning for stages longer than 2 epochs"
+    )
+
+
+class StudySpec(_Model):
+    """A whole search: what to train, what to vary, and the coarse-to-fine plan."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "digits-lr-reg",
+                    "task": {"dataset": "digits", "settings": {"hidden_size": 100}},
+                    "space": EXAMPLE_SPACE,
+                    "stages": [{"trials": 30, "epochs": 3}, {"trials": 10, "epochs": 15}],
+                    "seed": 0,
+                }
+            ]
+        },
+    )
+
+    name: str = Field(..., min_length=1, max_length=200)
+    objective: Objective = Field(default_factory=Objective)
+    task: TaskSpec
+    space: SearchSpace
+    stages: list[StageSpec] = Field(..., min_length=1, max_length=50)
+    sampler: SamplerName = "random"
+    refine: RefinePolicy = Field(default_factory=RefinePolicy)
+    early_abort: EarlyAbort = Field(default_factory=EarlyAbort)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    max_attempts: int | None = Field(None, ge=1, le=100)
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, task: TaskSpec) -> TaskSpec:
+        if task.type == "builtin":
+            if task.dataset is None:
+                raise ValueError("a builtin task needs a dataset (digits, mnist1d, spiral, ...)")
+            _check_trainer_settings(task.settings, where="task.settings")
+        return task
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, space: SearchSpace, info: ValidationInfo) -> SearchSpace:
+        task = info.data.get("task")
+        if task is not None and task.type == "builtin":
+            check_space_for_trainer(space, task.settings)
+        return space
+
+
+def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> None:
+    """Refuse names the built-in trainer does not know and values it cannot take."""
+    from worker.nn.config import KNOWN_PARAMS
+
+    for name, p in space.params.items():
+        if name not in KNOWN_PARAMS:
+            raise ValueError(
+                f"space.{name}: the built-in trainer has no parameter {name!r} "
+                f"(known: {', '.join(sorted(KNOWN_PARAMS))}); use task.type=custom "
+                "for your own objective"
+            )
+        if name in settings:
+            raise ValueError(f"space.{name}: also fixed in task.settings; keep one of them")
+        if isinstance(p, Choice):
+            probes = list(p.values)
+        elif isinstance(p, Fixed):
+            probes = [p.value]
+        else:
+            probes = [p.low, p.high]
+        for value in probes:
+            _check_trainer_settings({**settings, name: value}, where=f"space.{name}")
+
+
+def _check_trainer_settings(settings: dict[str, Any], *, where: str) -> None:
+    from worker.nn.config import ConfigError, config_from
+
+    try:
+        config_from(settings, epochs=1, seed=0)
+    except ConfigError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+# --- studies -------------------------------------------------------------------------
+
+
+class StageOut(_Model):
+    index: int
+    state: str
+    epochs: int
+    trials: int
+    sampler: str
+    space: dict[str, Any]
+    pruning: dict[str, Any]
+    policy: dict[str, Any] | None
+    source_trial_ids: list[int]
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class WarningOut(_Model):
+    id: int
+    stage: int | None
+    kind: str
+    param: str | None
+    side: str | None
+    message: str
+    details: dict[str, Any]
+    created_at: datetime | None
+
+
+class StudySummary(_Model):
+    id: int
+    name: str
+    state: StudyState
+    state_reason: str | None
+    dataset: str | None
+    metric: str
+    direction: str
+    current_stage: int
+    counts: dict[str, int]
+    best: float | None
+    warnings: int
+    created_at: datetime | None
+
+
+class StudyDetail(StudySummary):
+    spec: dict[str, Any]
+    stages: list[StageOut]
+    warning_list: list[WarningOut]
+    space_warnings: list[str] = Field(
+        default_factory=list, description="Legal but suspicious choices in the space"
+    )
+
+
+class StudyList(_Model):
+    total: int
+    items: list[StudySummary]
+
+
+class EnqueueItem(_Model):
+    params: dict[str, Any]
+    result: FinishRequest | None = Field(
+        None, description="Record an externally trained result instead of queuing the trial"
+    )
+
+
+class EnqueueRequest(_Model):
+    trials: list[EnqueueItem] = Field(..., min_length=1, max_length=10_000)
+
+
+class RefineRequest(_Model):
+    policy: RefinePolicy | None = Field(None, description="Override the study's policy")
+    trials: int | None = Field(None, ge=1, le=100_000, description="Trials of the new stage")
+    epochs: int | None = Field(None, ge=1, le=100_000, description="Epochs of the new stage")
+
+
+# --- trials --------------------------------------------------------------------------
+
+
+class ClaimRequest(_Model):
+    worker: str = Field(..., min_length=1, max_length=200)
+    studies: list[int] | None = Field(None, description="Only claim from these studies")
+
+
+class TrialTask(_Model):
+    """Everything a worker needs to train one trial."""
+
+    id: int
+    study_id: int
+    stage: int
+    number: int
+    params: dict[str, Any]
+    task: TaskSpec
+    epochs: int
+    seed: int
+    metric: str
+    direction: str
+    attempt: int
+    lease_token: str
+    lease_expires_at: datetime
+    lease_seconds: float
+
+
+class LeaseRequest(_Model):
+    lease_token: str = Field(..., min_length=1, max_length=64)
+
+
+class LeaseOut(_Model):
+    lease_expires_at: datetime
+
+
+class ReportRequest(LeaseRequest):
+    step: int = Field(..., ge=0, le=10_000_000)
+    metrics: Metrics
+
+
+class ReportOut(_Model):
+    should_stop: bool
+    lease_expires_at: datetime
+
+
+class FinishRequest(_Model):
+    lease_token: str | None = Field(None, max_length=64)
+    state: Literal["completed", "aborted", "pruned", "failed"]
+    metrics: Metrics = Field(default_factory=dict)
+    reason: str | None = Field(None, max_length=20_000)
+
+
+class ReleaseRequest(LeaseRequest):
+    reason: str | None = Field(None, max_length=2_000)
+
+
+class ReportOutRow(_Model):
+    step: int
+    metrics: dict[str, Any]
+
+
+class TrialOut(_Model):
+    id: int
+    study_id: int
+    stage: int
+    number: int
+    state: TrialState
+    origin: str
+    params: dict[str, Any]
+    epochs: int
+    steps: int
+    attempt: int
+    objective: float | None
+    metrics: dict[str, Any]
+    reason: str | None
+    worker: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TrialDetail(TrialOut):
+    reports: list[ReportOutRow]
+
+
+# --- leaderboard ---------------------------------------------------------------------
+
+
+class LeaderboardRow(_Model):
+    rank: int
+    trial_id: int
+    study_id: int
+    study: str
+    number: int
+    stage: int
+    state: TrialState
+    objective: float | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    epochs_run: int
+
+
+class Leaderboard(_Model):
+    total: int
+    limit: int
+    offset: int
+    metric: str | None
+    direction: str | None
+    rows: list[LeaderboardRow]
+
+
+# --- workers and tokens --------------------------------------------------------------
+
+
+class WorkerRegister(_Model):
+    name: str = Field(..., min_length=1, max_length=200)
+    host: str = Field(..., max_length=200)
+    pid: int
+    processes: int = Field(1, ge=1, le=1024)
+    version: str = Field(..., max_length=50)
+
+
+class WorkerOut(_Model):
+    name: str
+    host: str
+    pid: int
+    processes: int
+    version: str
+    registered_at: datetime | None
+    last_seen_at: datetime | None
+    current_trial_id: int | None
+
+
+class TokenCreate(_Model):
+    role: Role
+    name: str = Field("", max_length=200)
+
+
+class TokenOut(_Model):
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime | None
+    revoked: bool
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(..., description="Shown once; only its hash is stored")
+
+
+EnqueueItem.model_rebuild()

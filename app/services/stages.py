@@ -1,0 +1,266 @@
+"""Stages of a study: opening one (sampling its trials), closing it, refining the next."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, NotFound
+from app.models import Stage, Study, StudyWarning, Trial
+from app.search.edges import SearchWarning, divergence_warnings
+from app.search.pruning import PruningPolicy, default_pruning
+from app.search.refine import RefinePolicy, refine
+from app.search.samplers import sample
+from app.search.space import SearchSpace
+from app.search.trials import TrialOutcome
+
+ACTIVE_STATES = ("queued", "running")
+SEED_MODULUS = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    metric: str
+    maximize: bool
+    pruning: PruningPolicy
+
+
+def study_meta(session: Session, study_id: int, stage_id: int) -> StudyMeta:
+    """What reports and finishes need to know about a trial's study and stage."""
+    metric, maximize, pruning = session.execute(
+        select(Study.metric, Study.maximize, Stage.pruning)
+        .join(Stage, Stage.study_id == Study.id)
+        .where(Study.id == study_id, Stage.id == stage_id)
+    ).one()
+    return StudyMeta(metric, maximize, PruningPolicy.model_validate(pruning))
+
+
+def lock_stage(session: Session, stage_id: int) -> None:
+    """Serialize the finishers of one stage so exactly one of them closes it."""
+    session.execute(select(Stage.id).where(Stage.id == stage_id).with_for_update())
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    return (study_seed * 1_000_003 + number * 7_919 + 1) % SEED_MODULUS
+
+
+def open_stage(
+    session: Session,
+    study: Study,
+    *,
+    index: int,
+    space: SearchSpace,
+    trials: int,
+    epochs: int,
+    sampler: str,
+    pruning: PruningPolicy | None,
+    policy: RefinePolicy | None = None,
+    source_trial_ids: list[int] | None = None,
+) -> Stage:
+    """Create stage ``index`` and queue its sampled trials."""
+    now = time.time()
+    stage = Stage(
+        study_id=study.id,
+        index=index,
+        state="open",
+        space=space.model_dump(mode="json"),
+        epochs=epochs,
+        n_trials=trials,
+        sampler=sampler,
+        pruning=(pruning or default_pruning(epochs)).model_dump(mode="json"),
+        policy=policy.model_dump(mode="json") if policy else None,
+        source_trial_ids=source_trial_ids or [],
+        created_at=now,
+    )
+    session.add(stage)
+    session.flush()
+    params = sample(space, trials, seed=(study.seed + 104_729 * index) % SEED_MODULUS,
+                    method=sampler)  # type: ignore[arg-type]
+    add_trials(session, study, stage, params, origin="sampled")
+    study.current_stage = index
+    study.updated_at = now
+    return stage
+
+
+def add_trials(
+    session: Session,
+    study: Study,
+    stage: Stage,
+    params: list[dict[str, Any]],
+    *,
+    origin: str,
+    results: list[dict[str, Any] | None] | None = None,
+) -> list[int]:
+    """Insert trials numbered after the study's last one; returns their numbers."""
+    first = study.next_number
+    now = time.time()
+    rows = []
+    for i, p in enumerate(params):
+        row: dict[str, Any] = {
+            "study_id": study.id,
+            "stage_id": stage.id,
+            "stage_index": stage.index,
+            "number": first + i,
+            "state": "queued",
+            "origin": origin,
+            "params": p,
+            "epochs": stage.epochs,
+            "seed": trial_seed(study.seed, first + i),
+            "attempt": 0,
+            "metrics": {},
+            "steps": 0,
+            "created_at": now,
+        }
+        if results and results[i]:
+            row.update(results[i])  # type: ignore[arg-type]
+        rows.append(row)
+    if rows:
+        session.execute(insert(Trial), rows)
+    study.next_number = first + len(params)
+    return list(range(first, first + len(params)))
+
+
+def count_active(session: Session, stage_id: int) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(Trial)
+        .where(Trial.stage_id == stage_id, Trial.state.in_(ACTIVE_STATES))
+    ) or 0
+
+
+def close_if_done(session: Session, stage_id: int) -> None:
+    """When no trial of an open stage is queued or running, close it and move on."""
+    stage = session.get(Stage, stage_id, populate_existing=True)
+    if stage is None or stage.state != "open" or count_active(session, stage_id):
+        return
+    study = session.get_one(Study, stage.study_id)
+    advance(session, study, stage)
+
+
+def advance(
+    session: Session,
+    study: Study,
+    stage: Stage,
+    *,
+    policy: RefinePolicy | None = None,
+    trials: int | None = None,
+    epochs: int | None = None,
+) -> Stage | None:
+    """Close ``stage``, record what it teaches and open the next stage of the plan."""
+    now = time.time()
+    stage.state = "done"
+    stage.closed_at = now
+    space = SearchSpace.model_validate(stage.space)
+    policy = policy or RefinePolicy.model_validate(study.spec.get("refine", {}))
+    rows = session.execute(
+        select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps).where(
+            Trial.stage_id == stage.id, Trial.state.not_in(ACTIVE_STATES)
+        )
+    ).all()
+    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps) for r in rows]
+    new_space, warnings = refine(space, outcomes, policy, maximize=study.maximize)
+    warnings = warnings + divergence_warnings(space, outcomes)
+    record_warnings(session, study.id, stage.index, warnings)
+    plan = study.spec["stages"]
+    nxt = stage.index + 1
+    if nxt >= len(plan) and trials is None:
+        if study.state in ("running", "paused"):
+            study.state = "completed"
+        study.updated_at = now
+        return None
+    step = plan[nxt] if nxt < len(plan) else {}
+    n_trials = trials or step.get("trials") or stage.n_trials
+    n_epochs = epochs or step.get("epochs") or stage.epochs
+    pruning = step.get("pruning")
+    return open_stage(
+        session,
+        study,
+        index=nxt,
+        space=new_space,
+        trials=n_trials,
+        epochs=n_epochs,
+        sampler=step.get("sampler") or study.spec.get("sampler", "random"),
+        pruning=PruningPolicy.model_validate(pruning) if pruning else None,
+        policy=policy,
+        source_trial_ids=[r.id for r in rows],
+    )
+
+
+def refine_now(
+    session: Session,
+    study_id: int,
+    *,
+    policy: RefinePolicy | None,
+    trials: int | None,
+    epochs: int | None,
+) -> Stage:
+    """Refine the current stage by hand, before it ends or beyond the plan."""
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFound(f"study {study_id} not found")
+    if study.state == "cancelled":
+        raise Conflict(f"study {study_id} is cancelled")
+    stage = session.scalar(
+        select(Stage)
+        .where(Stage.study_id == study_id, Stage.index == study.current_stage)
+        .with_for_update()
+    )
+    assert stage is not None
+    if study.state == "completed":
+        study.state = "running"
+    new = advance(
+        session,
+        study,
+        stage,
+        policy=policy,
+        trials=trials or (None if stage.index + 1 < len(study.spec["stages"]) else stage.n_trials),
+        epochs=epochs,
+    )
+    assert new is not None
+    return new
+
+
+def record_warnings(
+    session: Session, study_id: int, stage_index: int | None, warnings: list[SearchWarning]
+) -> None:
+    now = time.time()
+    for w in warnings:
+        details = w.to_dict()
+        session.add(
+            StudyWarning(
+                study_id=study_id,
+                stage_index=stage_index,
+                kind=w.kind,
+                param=w.param,
+                side=w.side,
+                message=w.message,
+                details={k: details[k] for k in ("values", "range")},
+                created_at=now,
+            )
+        )
+
+
+def pause_on_failure_streak(session: Session, study_id: int, streak: int) -> None:
+    """Pause a study whose last ``streak`` trials all failed for the same reason."""
+    rows = session.execute(
+        select(Trial.state, Trial.reason)
+        .where(Trial.study_id == study_id, Trial.finished_at.is_not(None))
+        .order_by(Trial.finished_at.desc())
+        .limit(streak)
+    ).all()
+    if len(rows) < streak or any(r.state != "failed" for r in rows):
+        return
+    heads = {(r.reason or "").strip().splitlines()[0] if r.reason else "" for r in rows}
+    if len(heads) != 1:
+        return
+    study = session.get_one(Study, study_id)
+    if study.state == "running":
+        study.state = "paused"
+        study.state_reason = (
+            f"paused after {streak} trials in a row failed with: {heads.pop() or 'no reason'}"
+        )
+        study.updated_at = time.time()
