@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(True, description="Run alembic upgrade head on start.")
     admin_token: str | None = Field(None, description="Bootstrap admin token (stored hashed).")
     worker_token: str | None = Field(None, description="Bootstrap worker token (stored hashed).")
+    require_auth: bool = Field(
+        False, description="Refuse requests without a token even when no token exists."
+    )
     failure_streak: int = Field(
         5, ge=2, description="Same-reason failures in a row that pause a study."
     )

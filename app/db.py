@@ -58,9 +58,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # Facts that never change once written (a stage's settings), shared by sessions.
+        info = {"stage_meta": {}}
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         writer = self.engine.execution_options(sqlite_immediate=True)
-        self._write = sessionmaker(writer, expire_on_commit=False)
+        self._write = sessionmaker(writer, expire_on_commit=False, info=info)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -32,26 +33,63 @@ DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def current_role(request: Request, db: DbDep) -> str:
+class AuthCache:
+    """Token lookups remembered for a few seconds, so a request costs no extra query.
+
+    A revoked token keeps working on other server processes for at most ``ttl`` seconds;
+    this process forgets everything the moment a token is created or revoked here."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._roles: dict[str, tuple[str | None, float]] = {}
+        self._open: tuple[bool, float] | None = None
+
+    def clear(self) -> None:
+        self._roles.clear()
+        self._open = None
+
+    def role(self, db: Database, token: str) -> str | None:
+        hit = self._roles.get(token)
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        with db.read() as session:
+            row = tokens.lookup(session, token)
+        role = row.role if row else None
+        if len(self._roles) > 10_000:
+            self._roles.clear()
+        self._roles[token] = (role, time.monotonic() + self.ttl)
+        return role
+
+    def is_open(self, db: Database) -> bool:
+        """True while no active token exists anywhere: the server then needs none."""
+        if self._open and self._open[1] > time.monotonic():
+            return self._open[0]
+        with db.read() as session:
+            is_open = not tokens.any_active(session)
+        self._open = (is_open, time.monotonic() + self.ttl)
+        return is_open
+
+
+def current_role(request: Request, db: DbDep, settings: SettingsDep) -> str:
     """The caller's role; with no token configured anywhere the server is open (loopback)."""
+    cache: AuthCache = request.app.state.auth_cache
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
-    with db.read() as session:
-        if scheme.lower() == "bearer" and credentials:
-            row = tokens.lookup(session, credentials.strip())
-            if row is None:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    "invalid or revoked token",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            return row.role
-        if tokens.any_active(session):
+    if scheme.lower() == "bearer" and credentials:
+        role = cache.role(db, credentials.strip())
+        if role is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                "this server requires a bearer token (Authorization: Bearer ...)",
+                "invalid or revoked token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        return role
+    if settings.require_auth or not cache.is_open(db):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "this server requires a bearer token (Authorization: Bearer ...)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return "admin"
 
 

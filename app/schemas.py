@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +11,7 @@ from app.search.pruning import PruningPolicy
 from app.search.refine import RefinePolicy
 from app.search.samplers import SamplerName
 from app.search.space import Choice, Fixed, SearchSpace
+from worker.jsonsafe import json_safe
 
 TrialState = Literal["queued", "running", "completed", "aborted", "pruned", "failed"]
 TERMINAL_STATES: tuple[str, ...] = ("completed", "aborted", "pruned", "failed")
@@ -32,22 +32,8 @@ def timestamp(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Keep non-finite floats as strings ("inf", "nan") so every database can store them."""
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return str(v)
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return v
-
-    return clean(metrics)
-
-
-Metrics = Annotated[dict[str, Any], AfterValidator(clean_metrics)]
+# Metrics keep non-finite floats as strings ("inf", "nan") so every database stores them.
+Metrics = Annotated[dict[str, Any], AfterValidator(json_safe)]
 
 
 class Objective(_Model):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Query, status
 
 from app.api import convert
@@ -84,14 +82,27 @@ def get_study(study_id: int, db: DbDep) -> StudyDetail:
     return _detail(db, study_id)
 
 
-@router.post("/{study_id}/{action}", dependencies=[CanSubmit])
-def change_state(
-    study_id: int, action: Literal["pause", "resume", "cancel"], db: DbDep
-) -> StudyDetail:
-    """Pause (no new claims), resume, or cancel (queued trials end; finished ones stay)."""
+def _change(db: Database, study_id: int, action: str) -> StudyDetail:
     with db.write() as session:
         studies.set_state(session, study_id, action)
     return _detail(db, study_id)
+
+
+@router.post("/{study_id}/pause", dependencies=[CanSubmit])
+def pause(study_id: int, db: DbDep) -> StudyDetail:
+    """Stop handing out the study's trials; running ones finish."""
+    return _change(db, study_id, "pause")
+
+
+@router.post("/{study_id}/resume", dependencies=[CanSubmit])
+def resume(study_id: int, db: DbDep) -> StudyDetail:
+    return _change(db, study_id, "resume")
+
+
+@router.post("/{study_id}/cancel", dependencies=[CanSubmit])
+def cancel(study_id: int, db: DbDep) -> StudyDetail:
+    """End the study: queued and running trials fail as cancelled; finished ones stay."""
+    return _change(db, study_id, "cancel")
 
 
 @router.post("/{study_id}/trials", status_code=status.HTTP_201_CREATED, dependencies=[CanSubmit])

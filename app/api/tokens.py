@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from app.api import convert
 from app.deps import DbDep, IsAdmin
@@ -13,7 +13,8 @@ router = APIRouter(prefix="/tokens", tags=["tokens"], dependencies=[IsAdmin])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: TokenCreate, db: DbDep) -> TokenCreated:
+def create(body: TokenCreate, db: DbDep, request: Request) -> TokenCreated:
+    request.app.state.auth_cache.clear()
     with db.write() as session:
         row, secret = tokens.create_token(session, role=body.role, name=body.name)
         return TokenCreated(**convert.token_out(row).model_dump(), token=secret)
@@ -26,6 +27,8 @@ def list_tokens(db: DbDep) -> list[TokenOut]:
 
 
 @router.delete("/{token_id}")
-def revoke(token_id: int, db: DbDep) -> TokenOut:
+def revoke(token_id: int, db: DbDep, request: Request) -> TokenOut:
     with db.write() as session:
-        return convert.token_out(tokens.revoke(session, token_id))
+        row = convert.token_out(tokens.revoke(session, token_id))
+    request.app.state.auth_cache.clear()
+    return row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from app.api import convert
@@ -21,7 +23,6 @@ from app.schemas import (
     timestamp,
 )
 from app.services import trials
-from app.services.studies import get_study
 
 router = APIRouter(prefix="/trials", tags=["trials"])
 
@@ -44,32 +45,36 @@ def claim(body: ClaimRequest, db: DbDep, settings: SettingsDep) -> TrialTask | R
         )
         if trial is None:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
-        study = get_study(session, trial.study_id)
-        spec = study.spec
-        task = TaskSpec.model_validate(spec["task"])
-        if task.type == "builtin":
-            abort = spec.get("early_abort", {})
-            extra = {"loss_factor": abort.get("loss_factor", 3.0),
-                     "stall_epochs": abort.get("stall_epochs", 3)}
-            if not abort.get("enabled", True):
-                extra = {"loss_factor": float("inf"), "stall_epochs": 10**6}
-            task = task.model_copy(update={"settings": {**extra, **task.settings}})
-        return TrialTask(
-            id=trial.id,
-            study_id=trial.study_id,
-            stage=trial.stage_index,
-            number=trial.number,
-            params=trial.params,
-            task=task,
-            epochs=trial.epochs,
-            seed=trial.seed,
-            metric=study.metric,
-            direction="maximize" if study.maximize else "minimize",
-            attempt=trial.attempt,
-            lease_token=trial.lease_token or "",
-            lease_expires_at=timestamp(trial.lease_expires_at),  # type: ignore[arg-type]
-            lease_seconds=settings.lease_seconds,
-        )
+    meta = trial.meta
+    return TrialTask(
+        id=trial.id,
+        study_id=trial.study_id,
+        stage=trial.stage_index,
+        number=trial.number,
+        params=trial.params,
+        task=worker_task(meta.spec),
+        epochs=trial.epochs,
+        seed=trial.seed,
+        metric=meta.metric,
+        direction="maximize" if meta.maximize else "minimize",
+        attempt=trial.attempt,
+        lease_token=trial.lease_token,
+        lease_expires_at=timestamp(trial.lease_expires_at),  # type: ignore[arg-type]
+        lease_seconds=settings.lease_seconds,
+    )
+
+
+def worker_task(spec: dict[str, Any]) -> TaskSpec:
+    """The study's task, with the early-abort rule folded into the trainer settings."""
+    task = TaskSpec.model_validate(spec["task"])
+    if task.type != "builtin":
+        return task
+    abort = spec.get("early_abort", {})
+    extra = {"loss_factor": abort.get("loss_factor", 3.0),
+             "stall_epochs": abort.get("stall_epochs", 3)}
+    if not abort.get("enabled", True):
+        extra = {"loss_factor": float("inf"), "stall_epochs": 10**6}
+    return task.model_copy(update={"settings": {**extra, **task.settings}})
 
 
 @router.post("/{trial_id}/heartbeat", dependencies=[CanWork])
@@ -101,7 +106,7 @@ def report(trial_id: int, body: ReportRequest, db: DbDep, settings: SettingsDep)
 def finish(trial_id: int, body: FinishRequest, db: DbDep, settings: SettingsDep) -> TrialOut:
     """End the trial as completed, aborted (early abort), pruned or failed."""
     with db.write() as session:
-        trial = trials.finish(
+        trials.finish(
             session,
             trial_id,
             token=body.lease_token or "",
@@ -110,15 +115,15 @@ def finish(trial_id: int, body: FinishRequest, db: DbDep, settings: SettingsDep)
             reason=body.reason,
             failure_streak=settings.failure_streak,
         )
-        return convert.trial_out(trial)
+        return convert.trial_out(trials.get_trial(session, trial_id))
 
 
 @router.post("/{trial_id}/release", dependencies=[CanWork])
 def release(trial_id: int, body: ReleaseRequest, db: DbDep) -> TrialOut:
     """Give the trial back to the queue now (a worker shutting down)."""
     with db.write() as session:
-        trial = trials.release(session, trial_id, token=body.lease_token, reason=body.reason)
-        return convert.trial_out(trial)
+        trials.release(session, trial_id, token=body.lease_token, reason=body.reason)
+        return convert.trial_out(trials.get_trial(session, trial_id))
 
 
 @router.get("/{trial_id}", dependencies=[CanRead])

@@ -23,25 +23,40 @@ SEED_MODULUS = 2**31 - 1
 
 
 @dataclass(frozen=True)
-class StudyMeta:
+class StageMeta:
+    """What never changes about a stage and its study: safe to keep per database."""
+
+    study_id: int
     metric: str
     maximize: bool
+    max_attempts: int
     pruning: PruningPolicy
+    spec: dict[str, Any]
 
 
-def study_meta(session: Session, study_id: int, stage_id: int) -> StudyMeta:
-    """What reports and finishes need to know about a trial's study and stage."""
-    metric, maximize, pruning = session.execute(
-        select(Study.metric, Study.maximize, Stage.pruning)
-        .join(Stage, Stage.study_id == Study.id)
-        .where(Study.id == study_id, Stage.id == stage_id)
-    ).one()
-    return StudyMeta(metric, maximize, PruningPolicy.model_validate(pruning))
+def stage_meta(session: Session, stage_id: int) -> StageMeta:
+    """The stage's fixed settings, cached in the database's session info."""
+    cache: dict[int, StageMeta] = session.info.setdefault("stage_meta", {})
+    meta = cache.get(stage_id)
+    if meta is None:
+        row = session.execute(
+            select(Study.id, Study.metric, Study.maximize, Study.max_attempts, Study.spec,
+                   Stage.pruning)
+            .join(Stage, Stage.study_id == Study.id)
+            .where(Stage.id == stage_id)
+        ).one()
+        meta = StageMeta(row.id, row.metric, row.maximize, row.max_attempts,
+                         PruningPolicy.model_validate(row.pruning), row.spec)
+        cache[stage_id] = meta
+    return meta
 
 
 def lock_stage(session: Session, stage_id: int) -> None:
-    """Serialize the finishers of one stage so exactly one of them closes it."""
-    session.execute(select(Stage.id).where(Stage.id == stage_id).with_for_update())
+    """Serialize the finishers of one stage so exactly one of them closes it.
+
+    SQLite needs nothing: its write transactions already hold the database lock."""
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(select(Stage.id).where(Stage.id == stage_id).with_for_update())
 
 
 def trial_seed(study_seed: int, number: int) -> int:

@@ -1,0 +1,87 @@
+"""Terminal output for the CLI: rich tables, notes, formats, and the API client."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from worker.client import ApiClient
+
+console = Console()
+err_console = Console(stderr=True)
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def client(args: argparse.Namespace) -> ApiClient:
+    """A client with a short retry budget: a person is waiting."""
+    return ApiClient(args.server, args.token, retry_seconds=5.0)
+
+
+def note(message: str) -> None:
+    err_console.print(message, style="dim", highlight=False)
+
+
+def fmt(value: Any) -> str:
+    """Compact human form of a metric or parameter value."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if value == 0 or not math.isfinite(value):
+            return str(value)
+        if abs(value) < 1e-3 or abs(value) >= 1e5:
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+) -> None:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    for row in rows:
+        t.add_row(*(fmt(v) for v in row))
+    console.print(t)
+
+
+def emit(fmt_name: str, headers: Sequence[str], rows: Sequence[Sequence[Any]],
+         records: list[dict[str, Any]], *, title: str | None = None) -> None:
+    """Print rows as a rich table, CSV, or the JSON records."""
+    if fmt_name == "json":
+        json.dump(records, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif fmt_name == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    else:
+        table(headers, rows, title=title)
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """A one-line chart of a curve; gaps for missing or non-finite points."""
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    span = hi - lo or 1.0
+    out = []
+    for v in values:
+        if isinstance(v, int | float) and math.isfinite(v):
+            out.append(SPARKS[min(int((v - lo) / span * (len(SPARKS) - 1)), len(SPARKS) - 1)])
+        else:
+            out.append(" ")
+    return "".join(out)

@@ -1,0 +1,248 @@
+"""``hpsearch study ...``, ``hpsearch leaderboard`` and ``hpsearch trial show``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.cli import output
+from app.cli.main import CliError
+from app.cli.output import fmt
+
+CURVE_METRICS = ("train_loss", "train_accuracy", "val_accuracy", "learning_rate")
+
+
+def register(sub: argparse._SubParsersAction, client_options: Callable) -> None:
+    p = sub.add_parser("study", help="create, inspect and control studies")
+    ssub = p.add_subparsers(dest="study_command", metavar="ACTION", required=True)
+
+    c = ssub.add_parser("create", help="create a study from a YAML or JSON file")
+    c.add_argument("file", help="study spec (.yaml, .yml or .json)")
+    client_options(c)
+    c.set_defaults(handler=create)
+
+    ls = ssub.add_parser("list", help="list studies")
+    client_options(ls)
+    ls.set_defaults(handler=list_studies)
+
+    for name, help_text, handler in (
+        ("show", "stages, ranges, warnings and counts of a study", show),
+        ("pause", "stop handing out the study's trials", change("pause")),
+        ("resume", "hand out the study's trials again", change("resume")),
+        ("cancel", "end a study; finished trials stay", change("cancel")),
+    ):
+        q = ssub.add_parser(name, help=help_text)
+        q.add_argument("id", type=int)
+        client_options(q)
+        q.set_defaults(handler=handler)
+
+    r = ssub.add_parser("refine", help="open the next stage now, refined around the best")
+    r.add_argument("id", type=int)
+    r.add_argument("--trials", type=int, help="trials in the new stage")
+    r.add_argument("--epochs", type=int, help="epochs per trial in the new stage")
+    r.add_argument("--policy", help="refine policy override as JSON, e.g. '{\"top_k\": 5}'")
+    client_options(r)
+    r.set_defaults(handler=refine)
+
+    e = ssub.add_parser("export", help="every trial with params and metrics, to stdout")
+    e.add_argument("id", type=int)
+    e.add_argument("--format", choices=["csv", "json"], default="csv")
+    client_options(e)
+    e.set_defaults(handler=export)
+
+    lb = sub.add_parser("leaderboard", help="trials ranked by the objective")
+    lb.add_argument("study", nargs="?", type=int, help="study id (default: across studies)")
+    lb.add_argument("--top", type=int, default=20, help="rows to show (default 20)")
+    lb.add_argument("--stage", type=int, help="only this stage")
+    lb.add_argument("--state", help="only trials in this state")
+    lb.add_argument("--dataset", help="only studies on this dataset (across studies)")
+    lb.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    client_options(lb)
+    lb.set_defaults(handler=leaderboard)
+
+    t = sub.add_parser("trial", help="inspect trials")
+    tsub = t.add_subparsers(dest="trial_command", metavar="ACTION", required=True)
+    ts = tsub.add_parser("show", help="a trial's params, metrics and curves")
+    ts.add_argument("id", type=int)
+    client_options(ts)
+    ts.set_defaults(handler=trial_show)
+
+
+def load_spec(path: str) -> dict[str, Any]:
+    """Read a study spec from YAML or JSON, with errors that name the file."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise CliError(f"study file {path} not found")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise CliError(f"{path} is not valid YAML/JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{path} must hold a mapping (name, task, space, stages, ...)")
+    return data
+
+
+def create(args: argparse.Namespace) -> int:
+    spec = load_spec(args.file)
+    with output.client(args) as api:
+        study = api.post("/api/v1/studies", spec)
+    n = sum(study["counts"].values())
+    output.console.print(
+        f"created study [bold]#{study['id']}[/] {study['name']}: stage 0 queued {n} trials"
+    )
+    for w in study["space_warnings"]:
+        output.console.print(f"[yellow]warning:[/] {w}")
+    return 0
+
+
+def list_studies(args: argparse.Namespace) -> int:
+    with output.client(args) as api:
+        data = api.get("/api/v1/studies", limit=200)
+    rows = [
+        [s["id"], s["name"], s["dataset"], s["state"], s["current_stage"],
+         _counts(s["counts"]), s["best"], s["warnings"]]
+        for s in data["items"]
+    ]
+    output.table(["id", "name", "dataset", "state", "stage", "trials", "best", "warnings"], rows,
+                 title=f"Studies ({data['total']})")
+    return 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
+
+
+def print_study(study: dict[str, Any]) -> None:
+    """Stages with their ranges, counts and warnings: the summary a person reads."""
+    c = output.console
+    c.print(
+        f"[bold]study #{study['id']} {study['name']}[/]  {study['state']}"
+        + (f" ({study['state_reason']})" if study["state_reason"] else "")
+        + f"  objective {study['direction']} {study['metric']}  best {fmt(study['best'])}"
+    )
+    c.print(f"trials: {_counts(study['counts'])}")
+    for stage in study["stages"]:
+        ranges = ", ".join(
+            f"{name} {_range(p)}" for name, p in stage["space"].items() if p["type"] != "fixed"
+        )
+        c.print(
+            f"  stage {stage['index']} ({stage['state']}): {stage['trials']} trials x "
+            f"{stage['epochs']} epochs, {stage['sampler']}, pruning "
+            f"{stage['pruning'].get('rule', 'none')}; {_counts(stage['counts'])}\n"
+            f"    {ranges}"
+        )
+    for w in study["warning_list"]:
+        where = f"stage {w['stage']}: " if w["stage"] is not None else ""
+        c.print(f"  [yellow]warning[/] {where}{w['message']}", highlight=False)
+
+
+def _range(p: dict[str, Any]) -> str:
+    if p["type"] == "choice":
+        return "{" + ", ".join(fmt(v) for v in p["values"]) + "}"
+    scale = "log " if p["type"] == "log_uniform" or p.get("log") else ""
+    return f"{scale}[{fmt(p['low'])}, {fmt(p['high'])}]"
+
+
+def show(args: argparse.Namespace) -> int:
+    with output.client(args) as api:
+        print_study(api.get(f"/api/v1/studies/{args.id}"))
+    return 0
+
+
+def change(action: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        with output.client(args) as api:
+            study = api.post(f"/api/v1/studies/{args.id}/{action}")
+        output.console.print(f"study #{study['id']} is {study['state']}")
+        return 0
+
+    return run
+
+
+def refine(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"trials": args.trials, "epochs": args.epochs}
+    if args.policy:
+        try:
+            body["policy"] = json.loads(args.policy)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--policy is not valid JSON: {exc}") from None
+    with output.client(args) as api:
+        stage = api.post(f"/api/v1/studies/{args.id}/refine", body)
+    output.console.print(
+        f"stage {stage['index']} opened: {stage['trials']} trials x {stage['epochs']} epochs"
+    )
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    with output.client(args) as api, api.http.stream(
+        "GET", f"/api/v1/studies/{args.id}/export", params={"format": args.format}
+    ) as response:
+        if response.is_error:
+            response.read()
+            from worker.client import ApiError
+
+            raise ApiError(response.status_code, response.text, "GET", "export")
+        for chunk in response.iter_text():
+            sys.stdout.write(chunk)
+    return 0
+
+
+def leaderboard(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise CliError("--top must be >= 1")
+    with output.client(args) as api:
+        if args.study is not None:
+            data = api.get(f"/api/v1/studies/{args.study}/leaderboard", limit=args.top,
+                           stage=args.stage, state=args.state)
+        else:
+            data = api.get("/api/v1/leaderboard", limit=args.top, state=args.state,
+                           dataset=args.dataset)
+    rows_in = data["rows"]
+    params = sorted({k for r in rows_in for k in r["params"]})
+    metrics = [m for m in ("val_accuracy", "train_accuracy", "test_accuracy", "train_loss")
+               if any(m in r["metrics"] for r in rows_in)]
+    headers = ["rank", "trial", "study", "stage", "state", "objective", *params, *metrics,
+               "epochs"]
+    rows = [
+        [r["rank"], r["trial_id"], r["study_id"], r["stage"], r["state"], r["objective"],
+         *(r["params"].get(p) for p in params), *(r["metrics"].get(m) for m in metrics),
+         r["epochs_run"]]
+        for r in rows_in
+    ]
+    title = f"Leaderboard: {data['total']} ranked trials"
+    if data.get("metric"):
+        title += f", {data['direction']} {data['metric']}"
+    output.emit(args.format, headers, rows, rows_in, title=title)
+    return 0
+
+
+def trial_show(args: argparse.Namespace) -> int:
+    with output.client(args) as api:
+        t = api.get(f"/api/v1/trials/{args.id}")
+    c = output.console
+    c.print(f"[bold]trial #{t['id']}[/] (study {t['study_id']}, number {t['number']}, "
+            f"stage {t['stage']}): {t['state']}, {t['steps']}/{t['epochs']} epochs, "
+            f"attempt {t['attempt']}")
+    if t["reason"]:
+        c.print(f"reason: {t['reason']}", highlight=False)
+    c.print("params: " + ", ".join(f"{k}={fmt(v)}" for k, v in t["params"].items()))
+    flat = {k: v for k, v in t["metrics"].items() if not isinstance(v, dict | list)}
+    if flat:
+        c.print("metrics: " + ", ".join(f"{k}={fmt(v)}" for k, v in flat.items()))
+    reports = t["reports"]
+    if not reports:
+        return 0
+    names = [m for m in CURVE_METRICS if any(m in r["metrics"] for r in reports)]
+    for m in names:
+        values = [r["metrics"].get(m) for r in reports]
+        c.print(f"  {m:<15} {output.sparkline(values)}  {fmt(values[0])} -> {fmt(values[-1])}")
+    output.table(["epoch", *names],
+                 [[r["step"], *(r["metrics"].get(m) for m in names)] for r in reports])
+    return 0
