@@ -125,7 +125,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli.main", "serve", "--db", self.database_url,
+            [sys.executable, "-m", "app.cli", "serve", "--db", self.database_url,
              "--port", str(self.port), "--workers", str(self.workers),
              "--log-level", "warning"],
             env=self.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

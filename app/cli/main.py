@@ -87,7 +87,3 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 
 class CliError(Exception):
     """A mistake in the command line or its input files, said in one line."""
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from app.search.space import SearchSpace
 
@@ -21,6 +20,8 @@ def unit_points(n: int, dims: int, *, seed: int, method: SamplerName = "random")
         return np.zeros((n, dims))
     if method == "random":
         return np.random.default_rng(seed).random((n, dims))
+    from scipy.stats import qmc  # imported here: it costs a second at every CLI start
+
     if method == "sobol":
         engine = qmc.Sobol(d=dims, scramble=True, rng=np.random.default_rng(seed))
         # Sobol balance holds for powers of two; draw the next one and keep the first n.
