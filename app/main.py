@@ -13,13 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from app import __version__, logs
-from app.api import leaderboard, studies, tokens, trials, workers
+from app.api import export, leaderboard, points, studies, tokens, trials, workers
 from app.config import Settings
 from app.db import Database
+from app.deps import AuthCache
 from app.errors import ServiceError
 from app.migrate import schema_problem, upgrade
 from app.services import tokens as token_service
 from app.services.trials import expire_leases
+from app.web import pages
 
 log = logging.getLogger("hpsearch.server")
 API_PREFIX = "/api/v1"
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings.database_url)
         prepare_database(db, settings)
         app.state.db, app.state.settings = db, settings
+        app.state.auth_cache = AuthCache()
         sweeper = LeaseSweeper(db, settings)
         sweeper.start()
         try:
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    for router in (studies, trials, leaderboard, workers, tokens):
+    for router in (studies, trials, leaderboard, workers, tokens, export, points):
         app.include_router(router.router, prefix=API_PREFIX)
+    pages.mount(app)
     return app

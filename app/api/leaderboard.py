@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 
 from app.api import convert
@@ -12,6 +14,11 @@ from app.services import studies
 from app.services.leaderboard import LeaderboardQuery, leaderboard
 
 router = APIRouter(tags=["leaderboard"])
+SORT_HELP = (
+    "Order by rank (default), objective, number, trial_id, stage, state, epochs_run, "
+    "params.NAME or metrics.NAME"
+)
+Order = Literal["asc", "desc"]
 
 
 def _board(
@@ -41,14 +48,18 @@ def study_leaderboard(
     offset: int = Query(0, ge=0),
     stage: int | None = Query(None, ge=0),
     state: TrialState | None = None,
+    sort: str | None = Query(None, description=SORT_HELP),
+    order: Order = "asc",
 ) -> Leaderboard:
-    """Trials ranked by the study's objective; without ``state``, those that have one."""
+    """Trials ranked by the study's objective (or ``sort``); without ``state``, those that
+    have an objective. ``rank`` is the row's position in the listing."""
     with db.read() as session:
         study = studies.get_study(session, study_id)
         metric, direction = study.metric, "maximize" if study.maximize else "minimize"
     q = LeaderboardQuery(
         study_id=study_id, stage=stage, state=state,
         limit=min(limit, settings.max_page), offset=offset,
+        sort=sort, descending=order == "desc",
     )
     return _board(db, q, metric, direction)
 
@@ -62,10 +73,13 @@ def global_leaderboard(
     study: int | None = None,
     dataset: str | None = None,
     state: TrialState | None = None,
+    sort: str | None = Query(None, description=SORT_HELP),
+    order: Order = "asc",
 ) -> Leaderboard:
     """Trials across studies, each by its own study's objective (filter by dataset)."""
     q = LeaderboardQuery(
         study_id=study, dataset=dataset, state=state,
         limit=min(limit, settings.max_page), offset=offset,
+        sort=sort, descending=order == "desc",
     )
     return _board(db, q, None, None)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from worker.client import ApiClient
@@ -50,10 +51,13 @@ def table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
 ) -> None:
     t = Table(title=title, title_justify="left", header_style="bold")
-    for h in headers:
-        t.add_column(h, overflow="fold")
+    numeric = [all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+               for i in range(len(headers))]
+    for h, is_number in zip(headers, numeric, strict=True):
+        t.add_column(h, no_wrap=is_number, justify="right" if is_number else "left",
+                     overflow="fold")
     for row in rows:
-        t.add_row(*(fmt(v) for v in row))
+        t.add_row(*(escape(fmt(v)) for v in row))
     console.print(t)
 
 

@@ -9,9 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+from rich.markup import escape
+
 from app.cli import output
 from app.cli.main import CliError
 from app.cli.output import fmt
+from worker.client import ApiError, Unreachable
 
 CURVE_METRICS = ("train_loss", "train_accuracy", "val_accuracy", "learning_rate")
 
@@ -94,10 +98,10 @@ def create(args: argparse.Namespace) -> int:
         study = api.post("/api/v1/studies", spec)
     n = sum(study["counts"].values())
     output.console.print(
-        f"created study [bold]#{study['id']}[/] {study['name']}: stage 0 queued {n} trials"
+        f"created study [bold]#{study['id']}[/] {escape(study['name'])}: stage 0 queued {n} trials"
     )
     for w in study["space_warnings"]:
-        output.console.print(f"[yellow]warning:[/] {w}")
+        output.console.print(f"[yellow]warning:[/] {escape(w)}")
     return 0
 
 
@@ -122,8 +126,8 @@ def print_study(study: dict[str, Any]) -> None:
     """Stages with their ranges, counts and warnings: the summary a person reads."""
     c = output.console
     c.print(
-        f"[bold]study #{study['id']} {study['name']}[/]  {study['state']}"
-        + (f" ({study['state_reason']})" if study["state_reason"] else "")
+        f"[bold]study #{study['id']} {escape(study['name'])}[/]  {study['state']}"
+        + (f" ({escape(study['state_reason'])})" if study["state_reason"] else "")
         + f"  objective {study['direction']} {study['metric']}  best {fmt(study['best'])}"
     )
     c.print(f"trials: {_counts(study['counts'])}")
@@ -135,11 +139,11 @@ def print_study(study: dict[str, Any]) -> None:
             f"  stage {stage['index']} ({stage['state']}): {stage['trials']} trials x "
             f"{stage['epochs']} epochs, {stage['sampler']}, pruning "
             f"{stage['pruning'].get('rule', 'none')}; {_counts(stage['counts'])}\n"
-            f"    {ranges}"
+            f"    {escape(ranges)}"
         )
     for w in study["warning_list"]:
         where = f"stage {w['stage']}: " if w["stage"] is not None else ""
-        c.print(f"  [yellow]warning[/] {where}{w['message']}", highlight=False)
+        c.print(f"  [yellow]warning[/] {where}{escape(w['message'])}", highlight=False)
 
 
 def _range(p: dict[str, Any]) -> str:
@@ -181,22 +185,34 @@ def refine(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    with output.client(args) as api, api.http.stream(
-        "GET", f"/api/v1/studies/{args.id}/export", params={"format": args.format}
-    ) as response:
-        if response.is_error:
-            response.read()
-            from worker.client import ApiError
-
-            raise ApiError(response.status_code, response.text, "GET", "export")
-        for chunk in response.iter_text():
-            sys.stdout.write(chunk)
+    path = f"/api/v1/studies/{args.id}/export"
+    with output.client(args) as api:
+        try:
+            with api.http.stream("GET", path, params={"format": args.format}) as response:
+                if response.is_error:
+                    response.read()
+                    raise ApiError(response.status_code, _detail(response), "GET", path)
+                for chunk in response.iter_text():
+                    sys.stdout.write(chunk)
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach the hpsearch server at {api.server} ({exc})") from exc
     return 0
+
+
+def _detail(response: httpx.Response) -> Any:
+    try:
+        return response.json().get("detail", response.text)
+    except ValueError:
+        return response.text or response.reason_phrase
 
 
 def leaderboard(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise CliError("--top must be >= 1")
+    if args.study is None and args.stage is not None:
+        raise CliError("--stage needs a study: hpsearch leaderboard STUDY --stage S")
+    if args.study is not None and args.dataset is not None:
+        raise CliError("--dataset filters across studies; leave out STUDY to use it")
     with output.client(args) as api:
         if args.study is not None:
             data = api.get(f"/api/v1/studies/{args.study}/leaderboard", limit=args.top,
@@ -231,11 +247,12 @@ def trial_show(args: argparse.Namespace) -> int:
             f"stage {t['stage']}): {t['state']}, {t['steps']}/{t['epochs']} epochs, "
             f"attempt {t['attempt']}")
     if t["reason"]:
-        c.print(f"reason: {t['reason']}", highlight=False)
-    c.print("params: " + ", ".join(f"{k}={fmt(v)}" for k, v in t["params"].items()))
+        c.print(f"reason: {t['reason']}", highlight=False, markup=False)
+    c.print("params: " + ", ".join(f"{k}={fmt(v)}" for k, v in t["params"].items()),
+            markup=False)
     flat = {k: v for k, v in t["metrics"].items() if not isinstance(v, dict | list)}
     if flat:
-        c.print("metrics: " + ", ".join(f"{k}={fmt(v)}" for k, v in flat.items()))
+        c.print("metrics: " + ", ".join(f"{k}={fmt(v)}" for k, v in flat.items()), markup=False)
     reports = t["reports"]
     if not reports:
         return 0

@@ -1,13 +1,34 @@
-"""Ranked trials: per study or across studies, with stable tie-breaking and a total."""
+"""Ranked trials: per study or across studies, with stable tie-breaking and a total.
+
+By default trials come best first (the ones without an objective last), ties by trial id.
+``sort`` orders by another key instead: a column (``rank``, ``objective``, ``number``,
+``trial_id``, ``stage``, ``state``, ``epochs_run``) or a JSON field (``params.NAME``,
+``metrics.NAME``). JSON fields sort numbers first (by value), then other values (by their
+text), then missing ones; ties fall back to the default order.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
+from app.errors import Invalid
 from app.models import Study, Trial
+
+SORT_COLUMNS: dict[str, Any] = {
+    "rank": Trial.rank_key,
+    "objective": Trial.objective,
+    "number": Trial.number,
+    "trial_id": Trial.id,
+    "stage": Trial.stage_index,
+    "state": Trial.state,
+    "epochs_run": Trial.steps,
+}
+JSON_SORT = re.compile(r"(params|metrics)\.([A-Za-z_][A-Za-z0-9_]{0,99})")
 
 
 @dataclass(frozen=True)
@@ -18,6 +39,44 @@ class LeaderboardQuery:
     dataset: str | None = None
     limit: int = 50
     offset: int = 0
+    sort: str | None = None
+    descending: bool = False
+
+
+def check_sort(sort: str) -> None:
+    """Refuse a sort key this module cannot order by (422 naming ``sort``)."""
+    if sort not in SORT_COLUMNS and not JSON_SORT.fullmatch(sort):
+        raise Invalid(
+            f"sort: unknown key {sort!r}; use one of {', '.join(SORT_COLUMNS)}, "
+            "params.NAME or metrics.NAME",
+            field="sort",
+        )
+
+
+def json_number(column: Any, key: str, dialect: str) -> ColumnElement[Any]:
+    """``column[key]`` as a float when it is a JSON number, else NULL (on both databases)."""
+    if dialect == "postgresql":
+        is_number = func.json_typeof(column[key]) == "number"
+    else:
+        is_number = func.json_type(column, f'$."{key}"').in_(("integer", "real"))
+    return case((is_number, column[key].as_float()), else_=None)
+
+
+def _order(q: LeaderboardQuery, dialect: str) -> list[Any]:
+    default = [Trial.rank_key.asc().nulls_last(), Trial.id]
+    if q.sort is None:
+        return default
+    check_sort(q.sort)
+
+    def directed(expr: Any) -> Any:
+        return (expr.desc() if q.descending else expr.asc()).nulls_last()
+
+    if q.sort in SORT_COLUMNS:
+        return [directed(SORT_COLUMNS[q.sort]), *default]
+    field, key = q.sort.split(".", 1)
+    column = Trial.params if field == "params" else Trial.metrics
+    return [directed(json_number(column, key, dialect)), directed(column[key].as_string()),
+            *default]
 
 
 def _filtered(q: LeaderboardQuery, query: Select) -> Select:  # type: ignore[type-arg]
@@ -35,11 +94,11 @@ def _filtered(q: LeaderboardQuery, query: Select) -> Select:  # type: ignore[typ
 
 
 def leaderboard(session: Session, q: LeaderboardQuery) -> tuple[int, list[tuple[Trial, str]]]:
-    """Trials best first (the ones without an objective last), ties by trial id."""
+    """One page of trials in ``q``'s order, and how many match its filters."""
     base = select(Trial, Study.name).join(Study, Study.id == Trial.study_id)
     rows = session.execute(
         _filtered(q, base)
-        .order_by(Trial.rank_key.asc().nulls_last(), Trial.id)
+        .order_by(*_order(q, session.get_bind().dialect.name))
         .limit(q.limit)
         .offset(q.offset)
     ).all()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.models import Stage, Study, StudyWarning, Trial
-from app.search.edges import SearchWarning, divergence_warnings
+from app.search.edges import SearchWarning
 from app.search.pruning import PruningPolicy, default_pruning
 from app.search.refine import RefinePolicy, refine
 from app.search.samplers import sample
@@ -178,7 +178,6 @@ def advance(
     ).all()
     outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps) for r in rows]
     new_space, warnings = refine(space, outcomes, policy, maximize=study.maximize)
-    warnings = warnings + divergence_warnings(space, outcomes)
     record_warnings(session, study.id, stage.index, warnings)
     plan = study.spec["stages"]
     nxt = stage.index + 1

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 18:55:23.611043
+Create Date: 2026-11-27
 """
 
 from collections.abc import Sequence
@@ -138,6 +138,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_trials_lease", ["state", "lease_expires_at"], unique=False)
         batch_op.create_index("ix_trials_rank", ["rank_key", "id"], unique=False)
         batch_op.create_index("ix_trials_stage_state", ["stage_id", "state"], unique=False)
+        batch_op.create_index("ix_trials_study_state", ["study_id", "state"], unique=False)
 
     op.create_table(
         "trial_reports",
@@ -166,6 +167,7 @@ def downgrade() -> None:
 
     op.drop_table("trial_reports")
     with op.batch_alter_table("trials", schema=None) as batch_op:
+        batch_op.drop_index("ix_trials_study_state")
         batch_op.drop_index("ix_trials_stage_state")
         batch_op.drop_index("ix_trials_rank")
         batch_op.drop_index("ix_trials_lease")

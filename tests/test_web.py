@@ -1,0 +1,336 @@
+"""The web page in headless Chromium against a real server whose study was trained for
+real: the leaderboard's top trial, sorting, scatter plots, a trial's curves, live updates,
+the token prompt, and a 10,000-trial study. Screenshots go to ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.conftest import REPO, ServerProcess, builtin_spec, custom_spec
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts"
+TOKEN_KEY = "hpsearch.token"
+BIG = 10_000
+LOAD_BUDGET_S = 3.0  # the 10,000-trial page; about 1 s on an idle 2-core machine
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="needs headless Chromium at /usr/bin/chromium "
+                              "(apt-get install -y chromium)"),
+]
+
+# JS: how many clearly coloured pixels a chart's canvas holds (series and points; the
+# grid, the axes and the pale range bands are grey or nearly white).
+COLOURED_PIXELS = """(el) => {
+  const canvas = el.querySelector("canvas");
+  const {data} = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+    if (a > 128 && Math.max(r, g, b) - Math.min(r, g, b) > 100) n++;
+  }
+  return n;
+}"""
+
+
+@dataclass
+class Site:
+    url: str
+    token: str
+    http: httpx.Client
+    study: int
+
+
+def train_queued_trials(http: httpx.Client, study: int) -> None:
+    """Be a worker: claim each queued trial, train it with the NumPy trainer on digits,
+    report every epoch (stopping when the server prunes) and finish it."""
+    from worker.datasets import load_dataset
+    from worker.nn.config import config_from
+    from worker.nn.trainer import train
+
+    data = load_dataset("digits")
+    while True:
+        r = http.post("/api/v1/trials/claim", json={"worker": "web-test", "studies": [study]})
+        if r.status_code == 204:
+            return
+        task = r.raise_for_status().json()
+        token = task["lease_token"]
+
+        def report(epoch: int, metrics: dict[str, Any], task: dict[str, Any] = task) -> bool:
+            reply = http.post(f"/api/v1/trials/{task['id']}/report",
+                              json={"lease_token": task["lease_token"], "step": epoch,
+                                    "metrics": metrics})
+            return bool(reply.raise_for_status().json()["should_stop"])
+
+        config = config_from({**task["task"]["settings"], **task["params"]},
+                             epochs=task["epochs"], seed=task["seed"])
+        result = train(config, data, report)
+        http.post(f"/api/v1/trials/{task['id']}/finish",
+                  json={"lease_token": token, "state": result.state,
+                        "metrics": result.metrics, "reason": result.reason}
+                  ).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A server with auth on and a two-stage digits study, trained to the end."""
+    token = "hps_" + secrets.token_hex(12)
+    db = tmp_path_factory.mktemp("web") / "web.db"
+    server = ServerProcess(f"sqlite:///{db}", env={"HPSEARCH_ADMIN_TOKEN": token}).start()
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
+                        timeout=120)
+    try:
+        spec = builtin_spec(
+            name="digits-web", seed=0,
+            space={"learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-2},
+                   "reg": {"type": "log_uniform", "low": 1e-5, "high": 1.0}},
+            stages=[{"trials": 12, "epochs": 3, "pruning": {"rule": "none"}},
+                    {"trials": 5, "epochs": 4}])
+        study = http.post("/api/v1/studies", json=spec).raise_for_status().json()["id"]
+        train_queued_trials(http, study)
+        assert http.get(f"/api/v1/studies/{study}").json()["state"] == "completed"
+        yield Site(server.url, token, http, study)
+    finally:
+        http.close()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    """A tab that already holds the token, as after answering the prompt once."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {site.token!r})")
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, errors
+
+
+def open_study(page: Any, site: Site, study: int) -> None:
+    page.goto(f"{site.url}/studies/{study}")
+    page.wait_for_function("performance.getEntriesByName('study-ready').length > 0")
+
+
+def column(page: Any, key: str) -> list[Any]:
+    """The leaderboard's values in the column sorted by ``key``, top to bottom."""
+    return page.evaluate("""(key) => {
+      const ths = [...document.querySelectorAll("#board thead th")];
+      const i = ths.findIndex((th) => th.dataset.sort === key);
+      return [...document.querySelectorAll("#board tbody tr")]
+        .map((tr) => JSON.parse(tr.children[i].dataset.value));
+    }""", key)
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def best_trial(site: Site, study: int) -> dict[str, Any]:
+    """The best trial by the export (not the leaderboard): highest objective, then id."""
+    trials = site.http.get(f"/api/v1/studies/{study}/export",
+                           params={"format": "json"}).json()["trials"]
+    return min((t for t in trials if t["objective"] is not None),
+               key=lambda t: (-t["objective"], t["id"]))
+
+
+def test_study_page_shows_the_top_trial_and_sorts(page, site):
+    open_study(page, site, site.study)
+    best = best_trial(site, site.study)
+    first = page.locator("#board tbody tr").first
+    assert first.get_attribute("data-trial-id") == str(best["id"])
+    assert first.locator("a").get_attribute("href") == f"/trials/{best['id']}"
+    assert page.locator("#summary").inner_text().count("completed") >= 2  # state and counts
+    shot(page, "study-page.png")
+
+    page.click('th[data-sort="params.learning_rate"]')
+    page.wait_for_selector('th.sorted[data-sort="params.learning_rate"]:not(.desc)')
+    values = column(page, "params.learning_rate")
+    assert len(values) > 1 and values == sorted(values)
+    page.click('th[data-sort="params.learning_rate"]')
+    page.wait_for_selector('th.sorted.desc[data-sort="params.learning_rate"]')
+    values = column(page, "params.learning_rate")
+    assert values == sorted(values, reverse=True)
+    page.click('th[data-sort="rank"]')
+    page.wait_for_selector('th.sorted[data-sort="rank"]')
+    assert page.locator("#board tbody tr").first.get_attribute("data-trial-id") == str(best["id"])
+
+
+def test_stages_warnings_and_scatter_plots(page, site):
+    study = site.http.get(f"/api/v1/studies/{site.study}").json()
+    open_study(page, site, site.study)
+    assert page.locator("#stages tbody tr").count() == len(study["stages"]) == 2
+    warnings = study["warning_list"]
+    assert page.locator("#warning-list .warning").count() == len(warnings)
+    finished = sum(n for state, n in study["counts"].items()
+                   if state in ("completed", "pruned", "aborted", "failed"))
+    for param in ("learning_rate", "reg"):
+        chart = page.locator(f"#chart-{param}")
+        assert chart.get_attribute("data-points") == str(finished)
+        assert chart.evaluate(COLOURED_PIXELS) > 50
+        edges = [w for w in warnings if w["kind"] == "edge" and w["param"] == param]
+        assert chart.get_attribute("data-edge-zones") == str(len(edges))
+    pair = page.locator("#pair-chart")
+    assert pair.get_attribute("data-points") == str(finished)
+    assert pair.evaluate(COLOURED_PIXELS) > 50
+
+    # hovering the best trial's point names it; clicking opens its page
+    best = best_trial(site, site.study)
+    x, y = page.evaluate("""([lr, acc]) => {
+      const u = document.getElementById("chart-learning_rate")._chart;
+      const box = u.over.getBoundingClientRect();
+      return [box.left + u.valToPos(lr, "x"), box.top + u.valToPos(acc, "y")];
+    }""", [best["params"]["learning_rate"], best["objective"]])
+    page.mouse.move(x, y)
+    tooltip = page.locator("#chart-learning_rate .tooltip")
+    assert f"trial {best['number']} " in tooltip.inner_text()
+    page.mouse.click(x, y)
+    page.wait_for_url(f"**/trials/{best['id']}")
+
+
+def test_an_edge_warning_is_drawn_as_a_zone(page, site):
+    study = site.http.post("/api/v1/studies", json=custom_spec(trials=1)).json()["id"]
+    lrs = [0.09, 0.07, 1e-3, 1e-4, 3e-5]  # the best two sit in the top 10% of [1e-5, 0.1]
+    site.http.post(f"/api/v1/studies/{study}/trials", json={"trials": [
+        {"params": {"x": 0.5, "lr": lr}, "result": {"state": "completed",
+                                                   "metrics": {"val_accuracy": 0.9 - i / 10}}}
+        for i, lr in enumerate(lrs)]}).raise_for_status()
+    site.http.post(f"/api/v1/studies/{study}/refine", json={}).raise_for_status()
+    open_study(page, site, study)
+    assert "sits at the upper edge" in page.locator("#warning-list").inner_text()
+    chart = page.locator("#chart-lr")
+    assert chart.get_attribute("data-edge-zones") == "1"
+    # the zone (log10 lr in [-1.4, -1]) is orange; the middle of the range is not
+    reds = chart.evaluate("""(el) => {
+      const u = el._chart;
+      const y = u.bbox.top + u.bbox.height / 4;
+      return [10 ** -1.2, 10 ** -3].map((lr) => {
+        const [r, , b] = u.ctx.getImageData(u.valToPos(lr, "x", true), y, 1, 1).data;
+        return r - b;
+      });
+    }""")
+    assert reds[0] > 40 and reds[1] < 0, reds
+
+
+def test_trial_page_draws_its_curves(page, site):
+    open_study(page, site, site.study)
+    page.locator("#board tbody tr").first.locator("a").click()
+    page.wait_for_function("performance.getEntriesByName('trial-ready').length > 0")
+    trial_id = int(page.url.rsplit("/", 1)[1])
+    trial = site.http.get(f"/api/v1/trials/{trial_id}").json()
+    epochs = len(trial["reports"])
+    assert epochs >= 3
+    assert page.locator("#objective").inner_text() == f"{trial['objective']:.4g}"
+    assert "learning_rate" in page.locator("#params").inner_text()
+    layers = len(trial["reports"][0]["metrics"]["diagnostics"]["layers"])
+    expected = {
+        "Loss": 2 * epochs,  # train and val loss
+        "Train / val accuracy": 2 * epochs,
+        "Update / parameter ratio per layer": layers * epochs,
+        "Activation mean per layer": layers * epochs,
+        "Activation std per layer": layers * epochs,
+        "Dead (solid) and saturated (dashed) fraction": 2 * layers * epochs,
+    }
+    for title, points in expected.items():
+        chart = page.locator(f'.chart[data-chart="{title}"]')
+        assert chart.get_attribute("data-points") == str(points), title
+        assert chart.evaluate(COLOURED_PIXELS) > 30, title
+    shot(page, "trial-page.png")
+
+
+def test_an_aborted_or_pruned_trial_shows_why(page, site):
+    rows = site.http.get(f"/api/v1/studies/{site.study}/leaderboard",
+                         params={"state": "pruned", "limit": 1}).json()["rows"]
+    rows = rows or site.http.get(f"/api/v1/studies/{site.study}/leaderboard",
+                                 params={"state": "aborted", "limit": 1}).json()["rows"]
+    assert rows, "the seeded run prunes or aborts some trials"
+    trial = site.http.get(f"/api/v1/trials/{rows[0]['trial_id']}").json()
+    page.goto(f"{site.url}/trials/{trial['id']}")
+    page.wait_for_function("performance.getEntriesByName('trial-ready').length > 0")
+    assert page.locator("#reason").inner_text() == f"{trial['state']}: {trial['reason']}"
+
+
+def test_the_page_follows_a_running_study_without_reloading(page, site):
+    study = site.http.post("/api/v1/studies", json=custom_spec(trials=3)).json()["id"]
+    open_study(page, site, study)
+    assert page.locator("#board tbody tr").count() == 0
+    page.evaluate("window.notReloaded = true")
+    task = site.http.post("/api/v1/trials/claim",
+                          json={"worker": "live", "studies": [study]}).json()
+    site.http.post(f"/api/v1/trials/{task['id']}/finish", json={
+        "lease_token": task["lease_token"], "state": "completed",
+        "metrics": {"val_accuracy": 0.93}}).raise_for_status()
+    page.wait_for_selector(f'#board tbody tr[data-trial-id="{task["id"]}"]', timeout=10_000)
+    assert page.locator("#best").inner_text() == "0.93"
+    assert "completed 1" in page.locator("#summary").inner_text()
+    assert page.locator("#chart-x").get_attribute("data-points") == "1"
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_page_asks_for_a_token_and_keeps_it_in_the_session(browser, site):
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.goto(site.url + "/")
+    dialog = tab.locator("#token-dialog")
+    dialog.wait_for()
+    assert "requires an API token" in dialog.inner_text()
+    dialog.locator("input").fill("hps_wrong")
+    dialog.locator("button").click()
+    tab.wait_for_selector("#token-dialog >> text=refused")
+    tab.locator("#token-dialog input").fill(site.token)
+    tab.locator("#token-dialog button").click()
+    tab.wait_for_selector(f'#studies tr[data-study-id="{site.study}"]')
+    assert tab.evaluate(f"sessionStorage.getItem({TOKEN_KEY!r})") == site.token
+    assert tab.evaluate("localStorage.length") == 0
+    assert "digits-web" in tab.locator("#studies").inner_text()
+    context.close()
+
+
+def test_a_ten_thousand_trial_study_page_loads_fast(page, site):
+    study = site.http.post("/api/v1/studies", json=builtin_spec(name="big", trials=1)).json()["id"]
+    for start in range(0, BIG, 2_500):
+        items = [{"params": {"learning_rate": 10 ** (-4 + 3 * ((i * 7919) % BIG) / BIG),
+                             "reg": 10 ** (-6 + 4 * ((i * 104_729) % BIG) / BIG)},
+                  "result": {"state": "completed", "metrics": {"val_accuracy": i / BIG}}}
+                 for i in range(start, start + 2_500)]
+        site.http.post(f"/api/v1/studies/{study}/trials",
+                       json={"trials": items}).raise_for_status()
+    open_study(page, site, study)  # once, so the measured load is not the first ever
+    started = time.perf_counter()
+    open_study(page, site, study)
+    wall = time.perf_counter() - started
+    ready = page.evaluate("performance.getEntriesByName('study-ready')[0].startTime") / 1000
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "study-10k-load.json").write_text(
+        json.dumps({"trials": BIG + 1, "ready_s": ready, "wall_s": wall}))
+    assert page.locator("#chart-learning_rate").get_attribute("data-points") == str(BIG)
+    first = page.locator("#board tbody tr").first.get_attribute("data-trial-id")
+    top = site.http.get(f"/api/v1/studies/{study}/leaderboard", params={"limit": 1}).json()
+    assert first == str(top["rows"][0]["trial_id"]) and top["rows"][0]["objective"] == 0.9999
+    shot(page, "study-10k.png")
+    assert ready < LOAD_BUDGET_S, f"the 10,000-trial page took {ready:.2f} s"
