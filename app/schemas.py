@@ -28,6 +28,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def example(value: dict[str, Any]) -> ConfigDict:
+    """Model config with one example request, shown in the OpenAPI docs."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [value]})
+
+
 def timestamp(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
@@ -224,10 +229,24 @@ class EnqueueItem(_Model):
 
 
 class EnqueueRequest(_Model):
+    model_config = example(
+        {
+            "trials": [
+                {"params": {"learning_rate": 0.001, "reg": 0.0001}},
+                {
+                    "params": {"learning_rate": 0.01, "reg": 0.001},
+                    "result": {"state": "completed", "metrics": {"val_accuracy": 0.97}},
+                },
+            ]
+        }
+    )
     trials: list[EnqueueItem] = Field(..., min_length=1, max_length=10_000)
 
 
 class RefineRequest(_Model):
+    model_config = example(
+        {"policy": {"top_k": 5, "on_edge": "expand"}, "trials": 20, "epochs": 10}
+    )
     policy: RefinePolicy | None = Field(None, description="Override the study's policy")
     trials: int | None = Field(None, ge=1, le=100_000, description="Trials of the new stage")
     epochs: int | None = Field(None, ge=1, le=100_000, description="Epochs of the new stage")
@@ -237,6 +256,7 @@ class RefineRequest(_Model):
 
 
 class ClaimRequest(_Model):
+    model_config = example({"worker": "node1-0", "studies": [1]})
     worker: str = Field(..., min_length=1, max_length=200)
     studies: list[int] | None = Field(None, description="Only claim from these studies")
 
@@ -261,6 +281,7 @@ class TrialTask(_Model):
 
 
 class LeaseRequest(_Model):
+    model_config = example({"lease_token": "q1w2e3"})
     lease_token: str = Field(..., min_length=1, max_length=64)
 
 
@@ -269,6 +290,9 @@ class LeaseOut(_Model):
 
 
 class ReportRequest(LeaseRequest):
+    model_config = example(
+        {"lease_token": "q1w2e3", "step": 3, "metrics": {"train_loss": 0.41, "val_accuracy": 0.93}}
+    )
     step: int = Field(..., ge=0, le=10_000_000)
     metrics: Metrics
 
@@ -279,6 +303,14 @@ class ReportOut(_Model):
 
 
 class FinishRequest(_Model):
+    model_config = example(
+        {
+            "lease_token": "q1w2e3",
+            "state": "aborted",
+            "metrics": {"train_loss": 7.9},
+            "reason": "loss 7.9 > 3 x initial 2.30 at epoch 1, step 37",
+        }
+    )
     lease_token: str | None = Field(None, max_length=64)
     state: Literal["completed", "aborted", "pruned", "failed"]
     metrics: Metrics = Field(default_factory=dict)
@@ -286,6 +318,7 @@ class FinishRequest(_Model):
 
 
 class ReleaseRequest(LeaseRequest):
+    model_config = example({"lease_token": "q1w2e3", "reason": "worker stopping (SIGTERM)"})
     reason: str | None = Field(None, max_length=2_000)
 
 
@@ -348,6 +381,9 @@ class Leaderboard(_Model):
 
 
 class WorkerRegister(_Model):
+    model_config = example(
+        {"name": "node1-0", "host": "node1", "pid": 4242, "processes": 2, "version": "0.1.0"}
+    )
     name: str = Field(..., min_length=1, max_length=200)
     host: str = Field(..., max_length=200)
     pid: int
@@ -367,6 +403,7 @@ class WorkerOut(_Model):
 
 
 class TokenCreate(_Model):
+    model_config = example({"role": "worker", "name": "gpu-cluster"})
     role: Role
     name: str = Field("", max_length=200)
 
