@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -63,6 +64,9 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         writer = self.engine.execution_options(sqlite_immediate=True)
         self._write = sessionmaker(writer, expire_on_commit=False, info=info)
+        self._local_writer: AbstractContextManager[object] = (
+            threading.Lock() if is_sqlite(self.engine) else nullcontext()
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -71,8 +75,11 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One transaction that holds the write lock from its first statement (SQLite)."""
-        with self._write() as session, session.begin():
+        """One transaction that holds the write lock from its first statement (SQLite).
+
+        On SQLite, threads of this process queue on a Python lock first: SQLite's own busy
+        handler polls with sleeps of up to 100 ms, which would idle the server under load."""
+        with self._local_writer, self._write() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
