@@ -6,17 +6,21 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from worker.client import ApiClient
 
-console = Console()
+# Piped output is read by tools or later by people: do not fold it at 80 columns.
+PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(width=PIPED_WIDTH)
 err_console = Console(stderr=True)
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -50,14 +54,17 @@ def fmt(value: Any) -> str:
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
 ) -> None:
-    t = Table(title=title, title_justify="left", header_style="bold")
-    numeric = [all(isinstance(r[i], int | float) or r[i] is None for r in rows)
-               for i in range(len(headers))]
-    for h, is_number in zip(headers, numeric, strict=True):
-        t.add_column(h, no_wrap=is_number, justify="right" if is_number else "left",
-                     overflow="fold")
-    for row in rows:
-        t.add_row(*(escape(fmt(v)) for v in row))
+    """A rich table; number columns are never cut, text columns give way on narrow screens."""
+    cells = [[escape(fmt(v)) for v in row] for row in rows]
+    t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+              pad_edge=False)
+    for i, h in enumerate(headers):
+        is_number = all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        width = max((len(c[i]) for c in cells), default=0)
+        t.add_column(h, justify="right" if is_number else "left", overflow="fold",
+                     min_width=width if is_number else min(width, 10))
+    for row in cells:
+        t.add_row(*row)
     console.print(t)
 
 

@@ -18,6 +18,7 @@ from app.cli.output import fmt
 from worker.client import ApiError, Unreachable
 
 CURVE_METRICS = ("train_loss", "train_accuracy", "val_accuracy", "learning_rate")
+SHORT_METRICS = {"val_accuracy": "val_acc", "test_accuracy": "test_acc"}
 
 
 def register(sub: argparse._SubParsersAction, client_options: Callable) -> None:
@@ -222,14 +223,16 @@ def leaderboard(args: argparse.Namespace) -> int:
                            dataset=args.dataset)
     rows_in = data["rows"]
     params = sorted({k for r in rows_in for k in r["params"]})
-    metrics = [m for m in ("val_accuracy", "train_accuracy", "test_accuracy", "train_loss")
-               if any(m in r["metrics"] for r in rows_in)]
-    headers = ["rank", "trial", "study", "stage", "state", "objective", *params, *metrics,
-               "epochs"]
+    objective = data.get("metric") or "objective"
+    metrics = [m for m in SHORT_METRICS
+               if m != objective and any(m in r["metrics"] for r in rows_in)]
+    by_study = args.study is None
+    headers = ["#", "trial", *(["study"] if by_study else []), "stage", "state", objective,
+               *params, *(SHORT_METRICS[m] for m in metrics), "epochs"]
     rows = [
-        [r["rank"], r["trial_id"], r["study_id"], r["stage"], r["state"], r["objective"],
-         *(r["params"].get(p) for p in params), *(r["metrics"].get(m) for m in metrics),
-         r["epochs_run"]]
+        [r["rank"], r["trial_id"], *([r["study_id"]] if by_study else []), r["stage"],
+         r["state"], r["objective"], *(r["params"].get(p) for p in params),
+         *(r["metrics"].get(m) for m in metrics), r["epochs_run"]]
         for r in rows_in
     ]
     title = f"Leaderboard: {data['total']} ranked trials"
