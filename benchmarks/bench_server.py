@@ -32,9 +32,9 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from app.config import Settings  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.main import prepare_database  # noqa: E402
-from app.config import Settings  # noqa: E402
 
 PG_ADMIN = os.environ.get("HPSEARCH_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -87,7 +87,8 @@ def test_last_two_trials_finishing_together_open_one_stage(database_url):
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
 
-        def finish(trial_id: int, token: str) -> None:
+        def finish(trial_id: int, token: str, barrier: threading.Barrier = barrier,
+                   errors: list[BaseException] = errors) -> None:
             try:
                 barrier.wait()
                 with db.write() as s:

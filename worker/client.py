@@ -52,7 +52,8 @@ class ApiClient:
 
     ``cancel``, when given, cuts retries short: once it is set, a failed attempt raises
     at once instead of backing off (a worker that is shutting down stops waiting).
-    ``on_retry(attempt, problem)`` is told about each failed attempt that will be retried.
+    ``on_retry(attempt, problem)`` is told about each failed attempt that will be retried;
+    ``max_delay`` caps the backoff between attempts.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class ApiClient:
         retry_seconds: float = 60.0,
         cancel: threading.Event | None = None,
         on_retry: Callable[[int, str], None] | None = None,
+        max_delay: float = 30.0,
     ) -> None:
         self.server = server.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -71,6 +73,7 @@ class ApiClient:
         self.retry_seconds = retry_seconds
         self.cancel = cancel
         self.on_retry = on_retry
+        self.max_delay = max_delay
 
     def close(self) -> None:
         self.http.close()
@@ -109,7 +112,7 @@ class ApiClient:
                     raise Unreachable(
                         f"cannot reach the hpsearch server at {self.server} ({exc})"
                     ) from exc
-                problem = f"{method} {path}: {exc or type(exc).__name__}"
+                problem = f"{method} {path}: {str(exc) or type(exc).__name__}"
             else:
                 if response.status_code not in RETRY_STATUS and response.status_code != 500:
                     if response.is_error:
@@ -120,7 +123,8 @@ class ApiClient:
                 problem = f"{method} {path}: {response.status_code}"
             if self.on_retry is not None:
                 self.on_retry(attempt, problem)
-            delay = min(backoff(attempt), max(deadline - time.monotonic(), 0.05))
+            delay = min(backoff(attempt, cap=self.max_delay),
+                        max(deadline - time.monotonic(), 0.05))
             if self.cancel is None:
                 time.sleep(delay)
             else:
