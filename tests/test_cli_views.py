@@ -121,9 +121,11 @@ def test_leaderboard_table_and_across_studies(filled, capsys):
                        capsys=capsys)
     assert code == 0
     assert "Leaderboard: 5 ranked trials, maximize val_accuracy" in out
-    lines = [line for line in out.splitlines() if line.startswith("│")]
+    body = out.split("─" * 10, 1)[1]  # the rows come after the header rule
+    lines = [line.split() for line in body.splitlines() if line.strip()]
     assert len(lines) == 3
-    assert lines[0].split("│")[2].strip() == str(filled.best_trial)
+    assert [cells[0] for cells in lines] == ["1", "2", "3"]
+    assert lines[0][1] == str(filled.best_trial)
     code, out, _ = run("leaderboard", "--top", "1", "--format", "json", "--server", filled.url,
                        capsys=capsys)
     assert code == 0 and json.loads(out)[0]["trial_id"] == filled.best_trial

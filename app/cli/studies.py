@@ -223,18 +223,24 @@ def leaderboard(args: argparse.Namespace) -> int:
                            dataset=args.dataset)
     rows_in = data["rows"]
     params = sorted({k for r in rows_in for k in r["params"]})
-    objective = data.get("metric") or "objective"
-    metrics = [m for m in SHORT_METRICS
-               if m != objective and any(m in r["metrics"] for r in rows_in)]
-    by_study = args.study is None
-    headers = ["#", "trial", *(["study"] if by_study else []), "stage", "state", objective,
-               *params, *(SHORT_METRICS[m] for m in metrics), "epochs"]
-    rows = [
-        [r["rank"], r["trial_id"], *([r["study_id"]] if by_study else []), r["stage"],
-         r["state"], r["objective"], *(r["params"].get(p) for p in params),
-         *(r["metrics"].get(m) for m in metrics), r["epochs_run"]]
-        for r in rows_in
-    ]
+    if args.format == "csv":  # every column, stable names, full precision
+        metrics = sorted({k for r in rows_in for k, v in r["metrics"].items()
+                          if not isinstance(v, dict | list)})
+        headers = ["rank", "trial", "study", "stage", "state", "objective", *params, *metrics,
+                   "epochs"]
+        rows = [[r["rank"], r["trial_id"], r["study_id"], r["stage"], r["state"],
+                 r["objective"], *(r["params"].get(p) for p in params),
+                 *(r["metrics"].get(m) for m in metrics), r["epochs_run"]] for r in rows_in]
+    else:  # compact enough for a terminal
+        objective = data.get("metric") or "objective"
+        metrics = [m for m in SHORT_METRICS
+                   if m != objective and any(m in r["metrics"] for r in rows_in)]
+        by_study = args.study is None
+        headers = ["#", "trial", *(["study"] if by_study else []), "stage", "state", objective,
+                   *params, *(SHORT_METRICS[m] for m in metrics), "epochs"]
+        rows = [[r["rank"], r["trial_id"], *([r["study_id"]] if by_study else []), r["stage"],
+                 r["state"], r["objective"], *(r["params"].get(p) for p in params),
+                 *(r["metrics"].get(m) for m in metrics), r["epochs_run"]] for r in rows_in]
     title = f"Leaderboard: {data['total']} ranked trials"
     if data.get("metric"):
         title += f", {data['direction']} {data['metric']}"
