@@ -213,17 +213,7 @@ def refine_now(
     epochs: int | None,
 ) -> Stage:
     """Refine the current stage by hand, before it ends or beyond the plan."""
-    study = session.get(Study, study_id)
-    if study is None:
-        raise NotFound(f"study {study_id} not found")
-    if study.state == "cancelled":
-        raise Conflict(f"study {study_id} is cancelled")
-    stage = session.scalar(
-        select(Stage)
-        .where(Stage.study_id == study_id, Stage.index == study.current_stage)
-        .with_for_update()
-    )
-    assert stage is not None
+    study, stage = lock_current_stage(session, study_id)
     if study.state == "completed":
         study.state = "running"
     new = advance(
@@ -236,6 +226,25 @@ def refine_now(
     )
     assert new is not None
     return new
+
+
+def lock_current_stage(session: Session, study_id: int) -> tuple[Study, Stage]:
+    """Lock a live study's current stage, then the study: the order finishers use too."""
+    for _ in range(3):
+        current = session.scalar(select(Study.current_stage).where(Study.id == study_id))
+        if current is None:
+            raise NotFound(f"study {study_id} not found")
+        stage = session.scalar(
+            select(Stage)
+            .where(Stage.study_id == study_id, Stage.index == current)
+            .with_for_update()
+        )
+        study = session.get_one(Study, study_id, with_for_update=True, populate_existing=True)
+        if study.state == "cancelled":
+            raise Conflict(f"study {study_id} is cancelled")
+        if stage is not None and study.current_stage == stage.index:
+            return study, stage
+    raise Conflict(f"study {study_id} is changing stage; try again")
 
 
 def record_warnings(

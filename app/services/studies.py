@@ -170,17 +170,7 @@ def warnings_of(session: Session, study_id: int) -> list[StudyWarning]:
 
 def enqueue(session: Session, study_id: int, items: list[EnqueueItem]) -> list[int]:
     """Queue trials with given params, or record externally trained results."""
-    study = session.get(Study, study_id, with_for_update=True)
-    if study is None:
-        raise NotFound(f"study {study_id} not found")
-    if study.state == "cancelled":
-        raise Conflict(f"study {study_id} is cancelled")
-    stage = session.scalar(
-        select(Stage)
-        .where(Stage.study_id == study_id, Stage.index == study.current_stage)
-        .with_for_update()
-    )
-    assert stage is not None
+    study, stage = stage_service.lock_current_stage(session, study_id)
     space = SearchSpace.model_validate(stage.space)
     for i, item in enumerate(items):
         problems = space.check_params(item.params)
