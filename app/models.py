@@ -71,7 +71,8 @@ class Trial(Base):
         # leaderboard order: rank_key is the objective, negated when maximizing
         Index("ix_trials_leaderboard", "study_id", "rank_key", "id"),
         Index("ix_trials_stage_state", "stage_id", "state"),
-        Index("ix_trials_study_state", "study_id", "state"),
+        # counts per state, and leaderboards filtered by state
+        Index("ix_trials_study_state", "study_id", "state", "rank_key", "id"),
         Index("ix_trials_rank", "rank_key", "id"),
         # failure streaks read a study's latest finished trials
         Index("ix_trials_finished", "study_id", "finished_at"),

@@ -138,7 +138,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_trials_lease", ["state", "lease_expires_at"], unique=False)
         batch_op.create_index("ix_trials_rank", ["rank_key", "id"], unique=False)
         batch_op.create_index("ix_trials_stage_state", ["stage_id", "state"], unique=False)
-        batch_op.create_index("ix_trials_study_state", ["study_id", "state"], unique=False)
+        batch_op.create_index(
+            "ix_trials_study_state", ["study_id", "state", "rank_key", "id"], unique=False
+        )
 
     op.create_table(
         "trial_reports",
