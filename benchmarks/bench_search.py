@@ -1,0 +1,374 @@
+"""Search quality under a fixed budget of trained epochs: hpsearch vs random search vs Optuna.
+
+Every method drives the same NumPy trainer (2 hidden ReLU layers, He init, SGD momentum 0.9,
+batch 100) over the same space and stops when the budget of trained epochs is spent; every
+epoch counts, including those of aborted and pruned trials. Per method it reports the
+median and IQR over seeds of the best validation accuracy and of the held-out test accuracy
+of the trial the search picked (best validation accuracy among completed and pruned trials).
+
+    .venv/bin/python benchmarks/bench_search.py --dataset mnist1d --seeds 10 --workers 2
+
+Optuna (``pip install optuna``) is needed for the ``tpe`` and ``optuna-random`` methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from app.search.pruning import PruningPolicy, should_prune
+from app.search.refine import RefinePolicy, default_plan, refine
+from app.search.samplers import sample
+from app.search.space import SearchSpace
+from app.search.trials import TrialOutcome
+from worker.datasets import load_dataset
+from worker.nn.config import config_from
+from worker.nn.trainer import train
+
+SPACE = {
+    "learning_rate": {"type": "log_uniform", "low": 1e-5, "high": 1.0},
+    "reg": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
+    "hidden_size": {"type": "int", "low": 16, "high": 512, "log": True},
+}
+FIXED = {
+    "num_layers": 2,
+    "activation": "relu",
+    "init": "he",
+    "optimizer": "momentum",
+    "momentum": 0.9,
+    "batch_size": 100,
+    "monitor": False,  # per-layer diagnostics do not change training; skip their cost
+}
+METHODS = ("random", "hpsearch", "tpe", "optuna-random")
+README = Path(__file__).with_name("README.md")
+SECTION = "## Search quality (bench_search.py)"
+
+
+@dataclass
+class Trial:
+    """One trained trial as the benchmark records it."""
+
+    params: dict[str, Any]
+    state: str
+    val: float
+    test: float
+    epochs: int
+
+
+class Runner:
+    """Trains trials on one dataset while counting every epoch against the budget."""
+
+    def __init__(self, dataset: str, budget: int, seed: int) -> None:
+        self.data = load_dataset(dataset)
+        self.budget = budget
+        self.seed = seed
+        self.trials: list[Trial] = []
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - sum(t.epochs for t in self.trials)
+
+    def run(
+        self, params: dict[str, Any], epochs: int, stop: Callable[[int, float], bool] | None = None
+    ) -> Trial:
+        """Train ``params`` for at most ``epochs`` (cut to the budget left); ``stop(epoch,
+        best val so far)`` may prune it after any epoch."""
+        best = -math.inf
+
+        def on_epoch(epoch: int, metrics: dict[str, Any]) -> bool:
+            nonlocal best
+            best = max(best, metrics["val_accuracy"])
+            return stop is not None and stop(epoch, best)
+
+        config = config_from(
+            {**FIXED, **params},
+            epochs=min(epochs, self.remaining),
+            seed=self.seed * 100_000 + len(self.trials),
+        )
+        result = train(config, self.data, on_epoch=on_epoch)
+        m = result.metrics
+        trial = Trial(
+            params, result.state, m.get("val_accuracy", 0.0), m.get("test_accuracy", 0.0),
+            m["epochs_run"],
+        )
+        self.trials.append(trial)
+        return trial
+
+    def picked(self) -> Trial:
+        """The trial the search would hand to the user: best val among the ones that trained."""
+        return max((t for t in self.trials if t.state != "aborted"), key=lambda t: t.val)
+
+
+def search_random(runner: Runner, max_epochs: int) -> None:
+    """Plain random search: full-length trials until the budget is spent."""
+    space = SearchSpace.model_validate(SPACE)
+    for params in sample(space, runner.budget, seed=runner.seed):
+        if runner.remaining <= 0:
+            return
+        runner.run(params, max_epochs)
+
+
+def search_hpsearch(runner: Runner, max_epochs: int) -> None:
+    """Coarse-to-fine with pruning inside every stage, as the server runs a default study."""
+    space = SearchSpace.model_validate(SPACE)
+    plan = default_plan(runner.budget, max_epochs=max_epochs)
+    for index, stage in enumerate(plan):
+        pruning = PruningPolicy.model_validate(stage["pruning"])
+        stage_end = runner.remaining - stage["budget"]
+        if index == len(plan) - 1:
+            stage_end = 0
+        curves: dict[int, list[float]] = {}
+        outcomes = []
+        points = iter(sample(space, runner.budget, seed=runner.seed * 100 + index,
+                             method=stage["sampler"]))
+        while runner.remaining > stage_end:
+            trial = runner.run(next(points), stage["epochs"],
+                               _stage_pruner(pruning, curves, stage["epochs"]))
+            outcomes.append(TrialOutcome(trial.params, trial.state, trial.val, trial.epochs))
+        if index < len(plan) - 1:
+            space, _ = refine(space, outcomes, RefinePolicy.model_validate(stage["refine"]))
+
+
+def _stage_pruner(
+    policy: PruningPolicy, curves: dict[int, list[float]], max_epochs: int
+) -> Callable[[int, float], bool]:
+    """Judge a trial against the curves of the stage's earlier trials, then record it."""
+
+    def stop(epoch: int, value: float) -> bool:
+        verdict = should_prune(policy, epoch=epoch, value=value, others=curves,
+                               maximize=True, max_epochs=max_epochs)
+        curves.setdefault(epoch, []).append(value)
+        return verdict
+
+    return stop
+
+
+def search_optuna(runner: Runner, max_epochs: int, sampler_name: str) -> None:
+    """Optuna (TPE or random sampler) with its MedianPruner, driven through ask/tell."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (
+        optuna.samplers.TPESampler(seed=runner.seed)
+        if sampler_name == "tpe"
+        else optuna.samplers.RandomSampler(seed=runner.seed)
+    )
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler, pruner=optuna.pruners.MedianPruner()
+    )
+    while runner.remaining > 0:
+        ot = study.ask()
+        params = {
+            "learning_rate": ot.suggest_float("learning_rate", 1e-5, 1.0, log=True),
+            "reg": ot.suggest_float("reg", 1e-6, 1e-1, log=True),
+            "hidden_size": ot.suggest_int("hidden_size", 16, 512, log=True),
+        }
+
+        def stop(epoch: int, value: float, ot: optuna.Trial = ot) -> bool:
+            ot.report(value, epoch)
+            return ot.should_prune()
+
+        trial = runner.run(params, max_epochs, stop)
+        if trial.state == "pruned":
+            study.tell(ot, state=optuna.trial.TrialState.PRUNED)
+        else:  # a diverged trial is a poor result, not a failure: TPE learns from it
+            study.tell(ot, trial.val)
+
+
+def run_job(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
+    """One search (method, dataset, seed) in a worker process; returns its summary."""
+    method, dataset, seed, budget, max_epochs = job
+    start = time.perf_counter()
+    with threadpool_limits(1):
+        runner = Runner(dataset, budget, seed)
+        if method == "random":
+            search_random(runner, max_epochs)
+        elif method == "hpsearch":
+            search_hpsearch(runner, max_epochs)
+        else:
+            search_optuna(runner, max_epochs, "tpe" if method == "tpe" else "random")
+    best = runner.picked()
+    states = [t.state for t in runner.trials]
+    return {
+        "method": method,
+        "dataset": dataset,
+        "seed": seed,
+        "budget": budget,
+        "max_epochs": max_epochs,
+        "val": best.val,
+        "test": best.test,
+        "epochs": budget - runner.remaining,
+        "trials": len(states),
+        "aborted": states.count("aborted"),
+        "pruned": states.count("pruned"),
+        "best": asdict(best)["params"],
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def summarise(rows: list[dict[str, Any]], methods: list[str]) -> list[str]:
+    """A markdown table: median [IQR] of best val and picked test accuracy per method."""
+
+    def stat(values: list[float]) -> str:
+        q1, med, q3 = np.percentile(values, [25, 50, 75])
+        return f"{100 * med:.1f}% [{100 * q1:.1f}, {100 * q3:.1f}]"
+
+    lines = [
+        "| method | best val acc, median [IQR] | test acc of pick, median [IQR] "
+        "| epochs | trials (aborted, pruned) | s per search |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in methods:
+        rs = [r for r in rows if r["method"] == m]
+        if not rs:
+            continue
+        med = {k: float(np.median([r[k] for r in rs])) for k in
+               ("epochs", "trials", "aborted", "pruned", "seconds")}
+        lines.append(
+            f"| {m} | {stat([r['val'] for r in rs])} | {stat([r['test'] for r in rs])} "
+            f"| {med['epochs']:.0f} | {med['trials']:.0f} ({med['aborted']:.0f}, "
+            f"{med['pruned']:.0f}) | {med['seconds']:.0f} |"
+        )
+    return lines
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo")
+         if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), shared with other jobs running tests; "
+        f"Python {platform.python_version()}, NumPy {np.__version__}"
+    )
+
+
+def _lines(path: str) -> Iterator[str]:
+    try:
+        yield from Path(path).read_text().splitlines()
+    except OSError:
+        return
+
+
+def write_readme(intro: list[str], tables: dict[str, list[str]]) -> None:
+    """Rewrite this benchmark's section of benchmarks/README.md: ``intro``, then one
+    ``### dataset`` part per dataset (parts for datasets not run this time are kept)."""
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    found = pattern.search(text)
+    parts = dict(re.findall(r"^### (\S+)\n(.*?)(?=^### |\Z)", found.group(0), re.S | re.M)
+                 if found else [])
+    parts.update({d: "\n".join(lines).strip() + "\n\n" for d, lines in tables.items()})
+    section = "\n".join([SECTION, "", *intro, "", ""]) + "".join(
+        f"### {d}\n{body}" for d, body in parts.items()
+    )
+    if found:
+        text = text[: found.start()] + section + text[found.end():]
+    else:
+        text = text.rstrip() + "\n\n" + section
+    README.write_text(text.rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", action="append", help="mnist1d (default), digits; repeat")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=2000, help="trained epochs per search")
+    parser.add_argument("--max-epochs", type=int, default=50, help="epochs per trial at most")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--json", type=Path,
+        help="results file: searches already in it are reused, new ones appended as they end",
+    )
+    parser.add_argument("--write-readme", action="store_true",
+                        help=f"write the tables into {README.name} under {SECTION!r}")
+    args = parser.parse_args(argv)
+    datasets = args.dataset or ["mnist1d"]
+    methods = args.methods.split(",")
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
+    jobs = [(m, d, s, args.budget, args.max_epochs)
+            for d in datasets for s in range(args.seeds) for m in methods]
+    rows = [r for r in _saved(args.json) if _key(r) in jobs]
+    todo = [j for j in jobs if j not in {_key(r) for r in rows}]
+    print(f"{len(jobs) - len(todo)} searches reused from {args.json}, {len(todo)} to run")
+    start = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        for done, row in enumerate(pool.imap_unordered(run_job, todo), 1):
+            rows.append(row)
+            if args.json:
+                args.json.write_text(json.dumps([*_saved(args.json), row], indent=1))
+            print(
+                f"[{done}/{len(todo)} {time.perf_counter() - start:.0f}s] {row['dataset']} "
+                f"{row['method']} seed {row['seed']}: val {row['val']:.3f} test "
+                f"{row['test']:.3f}, {row['trials']} trials, {row['seconds']:.0f}s",
+                flush=True,
+            )
+    wall = time.perf_counter() - start
+    command = " ".join([".venv/bin/python", "benchmarks/bench_search.py", *sys.argv[1:]])
+    tables = {}
+    for d in datasets:
+        table = summarise([r for r in rows if r["dataset"] == d], methods)
+        tables[d] = [
+            "",
+            f"`{command}`: {args.seeds} seeds, budget {args.budget} epochs (at most "
+            f"{args.max_epochs} per trial); {len(todo)} searches run in {wall / 60:.0f} min"
+            f"{' (the others reused from an earlier run)' if len(todo) < len(jobs) else ''} "
+            f"on {machine()}.",
+            "",
+            *table,
+        ]
+        print("\n".join(["", d, *table]))
+    if args.write_readme:
+        write_readme(intro(args.budget, args.max_epochs), tables)
+
+
+def _saved(path: Path | None) -> list[dict[str, Any]]:
+    return json.loads(path.read_text()) if path and path.exists() else []
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, int, int, int]:
+    return row["method"], row["dataset"], row["seed"], row["budget"], row["max_epochs"]
+
+
+def intro(budget: int, max_epochs: int) -> list[str]:
+    """What the methods are, for the README."""
+    plan = default_plan(budget, max_epochs=max_epochs)
+    stages = " + ".join(str(s["budget"]) for s in plan)
+    refine_policy = next((s["refine"] for s in plan if s["refine"]), None)
+    return [
+        "Same NumPy trainer (2 hidden ReLU layers, He init, SGD momentum 0.9, batch 100), "
+        "space learning_rate log [1e-5, 1], reg log [1e-6, 1e-1], hidden_size int log "
+        "[16, 512]; every epoch trained counts against the budget (aborted and pruned "
+        "trials included). Each search picks the trial with the best val accuracy among "
+        "its completed and pruned trials; its test accuracy is on the held-out test set "
+        "(weights of its best val epoch). Median [25th, 75th percentile] over seeds.",
+        "",
+        "- random: full-length trials, random sampler, no pruning.",
+        f"- hpsearch: `default_plan` in-process (app.search): stages of {stages} epochs, "
+        f"each {plan[-1]['sampler']}-sampled and median-pruned "
+        f"(`{plan[-1]['pruning']}`), refined between stages with `{refine_policy}`.",
+        "- tpe / optuna-random: Optuna TPESampler / RandomSampler (seeded) with the default "
+        "MedianPruner, driven by ask/tell; a diverged trial is told its (poor) val accuracy.",
+    ]
+
+
+if __name__ == "__main__":
+    main()
