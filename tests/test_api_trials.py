@@ -74,6 +74,18 @@ def test_builtin_task_carries_early_abort_settings(client):
     assert task["task"]["settings"]["hidden_size"] == 32
 
 
+def test_disabled_early_abort_still_gives_a_valid_task(client):
+    from tests.conftest import builtin_spec
+    from worker.nn.config import config_from
+
+    spec = builtin_spec(early_abort={"enabled": False})
+    assert client.post("/api/v1/studies", json=spec).status_code == 201
+    task = claim(client)
+    settings = {**task["task"]["settings"], **task["params"]}
+    config = config_from(settings, epochs=task["epochs"], seed=task["seed"])
+    assert config.loss_factor >= 1e12 and config.stall_epochs >= 10**6
+
+
 def test_report_is_idempotent_and_stored(client):
     create(client, trials=1)
     task = claim(client)

@@ -25,6 +25,9 @@ from app.schemas import (
 from app.services import trials
 
 router = APIRouter(prefix="/trials", tags=["trials"])
+# Early abort switched off: a factor and a patience no run reaches.
+DISABLED_LOSS_FACTOR = 1e12
+DISABLED_STALL_EPOCHS = 10**6
 
 
 @router.post(
@@ -72,8 +75,8 @@ def worker_task(spec: dict[str, Any]) -> TaskSpec:
     abort = spec.get("early_abort", {})
     extra = {"loss_factor": abort.get("loss_factor", 3.0),
              "stall_epochs": abort.get("stall_epochs", 3)}
-    if not abort.get("enabled", True):
-        extra = {"loss_factor": float("inf"), "stall_epochs": 10**6}
+    if not abort.get("enabled", True):  # finite, so the task stays valid JSON
+        extra = {"loss_factor": DISABLED_LOSS_FACTOR, "stall_epochs": DISABLED_STALL_EPOCHS}
     return task.model_copy(update={"settings": {**extra, **task.settings}})
 
 
