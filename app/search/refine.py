@@ -22,7 +22,7 @@ from app.search.space import Choice, IntParam, NumericParam, SearchSpace, same_v
 from app.search.trials import TrialOutcome, top_trials
 
 STAGE_SHARES = (0.3, 0.3, 0.4)
-MIN_STAGED_TRIALS = 10
+MIN_STAGED_TRIALS = 30
 
 
 class RefinePolicy(BaseModel):

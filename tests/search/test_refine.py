@@ -243,8 +243,8 @@ def test_default_plan_spends_the_budget_in_stages() -> None:
         if stage["refine"] is not None:
             RefinePolicy.model_validate(stage["refine"])
     assert sum(s["budget"] for s in default_plan(1001, max_epochs=20)) == 1001
-    (single,) = default_plan(100, max_epochs=50)  # too small to split
-    assert single["budget"] == 100 and single["refine"] is None
+    (single,) = default_plan(500, max_epochs=50)  # 10 full trials: too few to split
+    assert single["budget"] == 500 and single["refine"] is None
 
 
 def test_policy_is_strict_and_documented() -> None:
