@@ -26,7 +26,3 @@ class Invalid(ServiceError):
     """Input that passed the schema but breaks a rule that needs the database."""
 
     status_code = 422
-
-
-class Forbidden(ServiceError):
-    status_code = 403

@@ -14,7 +14,6 @@ from app.search.space import Choice, Fixed, SearchSpace
 from worker.jsonsafe import json_safe
 
 TrialState = Literal["queued", "running", "completed", "aborted", "pruned", "failed"]
-TERMINAL_STATES: tuple[str, ...] = ("completed", "aborted", "pruned", "failed")
 StudyState = Literal["running", "paused", "cancelled", "completed"]
 Role = Literal["admin", "submit", "worker", "read"]
 
