@@ -52,6 +52,8 @@ class Stage(Base):
     space: Mapped[dict[str, Any]] = mapped_column(JSON)
     epochs: Mapped[int] = mapped_column(Integer)
     n_trials: Mapped[int] = mapped_column(Integer)
+    # epochs a budget stage may train in all; None for a stage of a fixed trial count
+    budget: Mapped[int | None] = mapped_column(Integer)
     sampler: Mapped[str] = mapped_column(String(16))
     pruning: Mapped[dict[str, Any]] = mapped_column(JSON)
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from app.search.pruning import PruningPolicy
-from app.search.refine import RefinePolicy
+from app.search.refine import RefinePolicy, default_plan
 from app.search.samplers import SamplerName
 from app.search.space import Choice, Fixed, SearchSpace
 from worker.jsonsafe import json_safe
@@ -17,6 +25,8 @@ TrialState = Literal["queued", "running", "completed", "aborted", "pruned", "fai
 StudyState = Literal["running", "paused", "cancelled", "completed"]
 Role = Literal["admin", "submit", "worker", "read"]
 
+MAX_BUDGET = 10_000_000
+DEFAULT_MAX_EPOCHS = 50
 EXAMPLE_SPACE = {
     "learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
     "reg": {"type": "log_uniform", "low": 1e-5, "high": 1.0},
@@ -77,12 +87,27 @@ class EarlyAbort(_Model):
 
 
 class StageSpec(_Model):
-    trials: int = Field(..., ge=1, le=100_000)
-    epochs: int = Field(..., ge=1, le=100_000)
+    """One stage: a number of trials, or a budget of epochs to spend on as many as fit."""
+
+    trials: int | None = Field(None, ge=1, le=100_000, description="Trials to sample")
+    budget: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_BUDGET,
+        description="Instead of trials: epochs to train in this stage (aborted and pruned "
+        "trials count what they ran); trials are sampled until it is spent",
+    )
+    epochs: int = Field(..., ge=1, le=100_000, description="Epochs per trial (at most)")
     sampler: SamplerName | None = Field(None, description="Defaults to the study's sampler")
     pruning: PruningPolicy | None = Field(
         None, description="Defaults to median pruning for stages longer than 2 epochs"
     )
+
+    @model_validator(mode="after")
+    def _size(self) -> StageSpec:
+        if (self.trials is None) == (self.budget is None):
+            raise ValueError("a stage takes either trials or budget (epochs), exactly one")
+        return self
 
 
 class StudySpec(_Model):
@@ -107,12 +132,52 @@ class StudySpec(_Model):
     objective: Objective = Field(default_factory=Objective)
     task: TaskSpec
     space: SearchSpace
-    stages: list[StageSpec] = Field(..., min_length=1, max_length=50)
+    stages: list[StageSpec] | None = Field(
+        None, min_length=1, max_length=50, description="The plan; or give budget instead"
+    )
+    budget: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_BUDGET,
+        description="Instead of stages: epochs to train in all, planned as the default "
+        "coarse-to-fine (three stages spending 30%, 30% and 40%, Sobol-sampled, pruned)",
+    )
+    max_epochs: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description=f"With budget: epochs per trial at most (default {DEFAULT_MAX_EPOCHS})",
+    )
     sampler: SamplerName = "random"
     refine: RefinePolicy = Field(default_factory=RefinePolicy)
     early_abort: EarlyAbort = Field(default_factory=EarlyAbort)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     max_attempts: int | None = Field(None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _plan(self) -> StudySpec:
+        """Expand ``budget`` into the default plan, so a stored spec always has stages."""
+        if self.stages is not None:
+            if self.budget is not None:
+                raise ValueError("give either stages or budget, not both")
+            if self.max_epochs is not None:
+                raise ValueError("max_epochs goes with budget; with stages set each one's epochs")
+            return self
+        if self.budget is None:
+            raise ValueError("a study needs stages (a list of {trials, epochs}) or a budget")
+        max_epochs = self.max_epochs or DEFAULT_MAX_EPOCHS
+        self.max_epochs = max_epochs
+        self.stages = [
+            StageSpec(**{k: step[k] for k in ("epochs", "budget", "sampler", "pruning")})
+            for step in default_plan(self.budget, max_epochs=max_epochs)
+        ]
+        return self
+
+    @property
+    def plan(self) -> list[StageSpec]:
+        """The stages, filled in from the budget when the spec gave none."""
+        assert self.stages is not None
+        return self.stages
 
     @field_validator("task")
     @classmethod
@@ -171,7 +236,9 @@ class StageOut(_Model):
     index: int
     state: str
     epochs: int
-    trials: int
+    trials: int = Field(..., description="Trials sampled so far")
+    budget: int | None = Field(None, description="Epochs a budget stage may train in all")
+    epochs_spent: int = Field(0, description="Epochs its trials have trained so far")
     sampler: str
     space: dict[str, Any]
     pruning: dict[str, Any]

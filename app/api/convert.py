@@ -37,12 +37,14 @@ def study_summary(
     )
 
 
-def stage_out(stage: Stage, counts: dict[str, int]) -> StageOut:
+def stage_out(stage: Stage, counts: dict[str, int], epochs_spent: int) -> StageOut:
     return StageOut(
         index=stage.index,
         state=stage.state,
         epochs=stage.epochs,
         trials=stage.n_trials,
+        budget=stage.budget,
+        epochs_spent=epochs_spent,
         sampler=stage.sampler,
         space=stage.space,
         pruning=stage.pruning,

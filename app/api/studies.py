@@ -33,7 +33,7 @@ def _detail(db: Database, study_id: int) -> StudyDetail:
             studies.best_objectives(session, ids).get(study.id),
             studies.warning_counts(session, ids).get(study.id, 0),
         )
-        stages = [convert.stage_out(s, c) for s, c in studies.stages_of(session, study_id)]
+        stages = [convert.stage_out(*row) for row in studies.stages_of(session, study_id)]
         warnings = [convert.warning_out(w) for w in studies.warnings_of(session, study_id)]
         space = SearchSpace.model_validate(study.spec["space"])
         return StudyDetail(
@@ -121,7 +121,7 @@ def refine(study_id: int, body: RefineRequest, db: DbDep) -> StageOut:
         stage = stage_service.refine_now(
             session, study_id, policy=body.policy, trials=body.trials, epochs=body.epochs
         )
-        return convert.stage_out(stage, {"queued": stage.n_trials})
+        return convert.stage_out(stage, {"queued": stage.n_trials}, 0)
 
 
 @router.get("/{study_id}/warnings", dependencies=[CanRead])

@@ -82,6 +82,14 @@ def emit(fmt_name: str, headers: Sequence[str], rows: Sequence[Sequence[Any]],
         table(headers, rows, title=title)
 
 
+def stage_size(stage: dict[str, Any]) -> str:
+    """How big a stage is: its trials and epochs, or its budget of epochs and its spend."""
+    if stage.get("budget") is None:
+        return f"{stage['trials']} trials x {stage['epochs']} epochs"
+    return (f"budget {stage['epochs_spent']}/{stage['budget']} epochs, {stage['trials']} "
+            f"trials of up to {stage['epochs']}")
+
+
 def sparkline(values: Sequence[float | None]) -> str:
     """A one-line chart of a curve; gaps for missing or non-finite points."""
     finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]

@@ -139,11 +139,17 @@ def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def _stage_line(stage: dict[str, Any]) -> str:
-    return f"stage {stage['index']}: {stage['trials']} trials x {stage['epochs']} epochs"
+    from app.cli.output import stage_size
+
+    return f"stage {stage['index']}: {stage_size(stage)}"
 
 
-def _done(stage: dict[str, Any]) -> int:
-    return sum(n for state, n in stage["counts"].items() if state in TERMINAL)
+def _progress(stage: dict[str, Any]) -> tuple[int, int]:
+    """(done, total): epochs of a budget stage, trials of any other."""
+    if stage.get("budget") is not None:
+        return min(stage["epochs_spent"], stage["budget"]), stage["budget"]
+    done = sum(n for state, n in stage["counts"].items() if state in TERMINAL)
+    return done, stage["trials"]
 
 
 def _follow(api: Any, study_id: int, workers: subprocess.Popen[bytes], log: Path) -> None:
@@ -162,10 +168,11 @@ def _follow(api: Any, study_id: int, workers: subprocess.Popen[bytes], log: Path
             study = api.get(f"/api/v1/studies/{study_id}")
             for stage in study["stages"]:
                 index = stage["index"]
+                done, total = _progress(stage)
                 if index not in bars:
-                    bars[index] = progress.add_task(_stage_line(stage), total=stage["trials"])
+                    bars[index] = progress.add_task(f"stage {index}", total=total)
                     console.print(f"{_stage_line(stage)} started")
-                progress.update(bars[index], completed=_done(stage))
+                progress.update(bars[index], completed=done, total=total)
                 if stage["state"] != "open" and index not in finished:
                     finished.add(index)
                     counts = ", ".join(f"{k} {v}" for k, v in sorted(stage["counts"].items()))

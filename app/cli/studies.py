@@ -137,8 +137,8 @@ def print_study(study: dict[str, Any]) -> None:
             f"{name} {_range(p)}" for name, p in stage["space"].items() if p["type"] != "fixed"
         )
         c.print(
-            f"  stage {stage['index']} ({stage['state']}): {stage['trials']} trials x "
-            f"{stage['epochs']} epochs, {stage['sampler']}, pruning "
+            f"  stage {stage['index']} ({stage['state']}): {output.stage_size(stage)}, "
+            f"{stage['sampler']}, pruning "
             f"{stage['pruning'].get('rule', 'none')}; {_counts(stage['counts'])}\n"
             f"    {escape(ranges)}"
         )
@@ -180,7 +180,7 @@ def refine(args: argparse.Namespace) -> int:
     with output.client(args) as api:
         stage = api.post(f"/api/v1/studies/{args.id}/refine", body)
     output.console.print(
-        f"stage {stage['index']} opened: {stage['trials']} trials x {stage['epochs']} epochs"
+        f"stage {stage['index']} opened: {output.stage_size(stage)}"
     )
     return 0
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
@@ -69,14 +69,17 @@ def open_stage(
     *,
     index: int,
     space: SearchSpace,
-    trials: int,
+    trials: int | None,
     epochs: int,
     sampler: str,
     pruning: PruningPolicy | None,
+    budget: int | None = None,
     policy: RefinePolicy | None = None,
     source_trial_ids: list[int] | None = None,
 ) -> Stage:
-    """Create stage ``index`` and queue its sampled trials."""
+    """Create stage ``index`` and queue its sampled trials: ``trials`` of them, or for a
+    ``budget`` of epochs as many as that budget would train at full length (pruning
+    usually leaves budget over, and finishing trials then queue more: see ``top_up``)."""
     now = time.time()
     stage = Stage(
         study_id=study.id,
@@ -84,7 +87,8 @@ def open_stage(
         state="open",
         space=space.model_dump(mode="json"),
         epochs=epochs,
-        n_trials=trials,
+        n_trials=0,
+        budget=budget,
         sampler=sampler,
         pruning=(pruning or default_pruning(epochs)).model_dump(mode="json"),
         policy=policy.model_dump(mode="json") if policy else None,
@@ -93,12 +97,25 @@ def open_stage(
     )
     session.add(stage)
     session.flush()
-    params = sample(space, trials, seed=(study.seed + 104_729 * index) % SEED_MODULUS,
-                    method=sampler)  # type: ignore[arg-type]
-    add_trials(session, study, stage, params, origin="sampled")
+    if budget is not None:
+        trials = max(1, budget // epochs)
+        epochs = min(epochs, budget)
+    assert trials is not None
+    sample_more(session, study, stage, trials, epochs=epochs)
     study.current_stage = index
     study.updated_at = now
     return stage
+
+
+def sample_more(session: Session, study: Study, stage: Stage, n: int, *, epochs: int) -> None:
+    """Queue the stage's next ``n`` sampled points (one seeded sequence per stage, so a
+    Sobol stage that grows keeps its balance) to train for ``epochs``."""
+    space = SearchSpace.model_validate(stage.space)
+    seed = (study.seed + 104_729 * stage.index) % SEED_MODULUS
+    drawn = stage.n_trials
+    points = sample(space, drawn + n, seed=seed, method=stage.sampler)  # type: ignore[arg-type]
+    add_trials(session, study, stage, points[drawn:], origin="sampled", epochs=epochs)
+    stage.n_trials = drawn + n
 
 
 def add_trials(
@@ -109,8 +126,10 @@ def add_trials(
     *,
     origin: str,
     results: list[dict[str, Any] | None] | None = None,
+    epochs: int | None = None,
 ) -> list[int]:
-    """Insert trials numbered after the study's last one; returns their numbers."""
+    """Insert trials numbered after the study's last one (training ``epochs``, by default
+    the stage's); returns their numbers."""
     first = study.next_number
     now = time.time()
     rows = []
@@ -123,7 +142,7 @@ def add_trials(
             "state": "queued",
             "origin": origin,
             "params": p,
-            "epochs": stage.epochs,
+            "epochs": epochs or stage.epochs,
             "seed": trial_seed(study.seed, first + i),
             "attempt": 0,
             "metrics": {},
@@ -148,12 +167,45 @@ def count_active(session: Session, stage_id: int) -> int:
 
 
 def close_if_done(session: Session, stage_id: int) -> None:
-    """When no trial of an open stage is queued or running, close it and move on."""
+    """Called as a trial of the stage ends, under the stage lock: a budget stage with
+    budget left and nothing queued samples more; a stage with no trial queued or running
+    is closed and the next one opened."""
     stage = session.get(Stage, stage_id, populate_existing=True)
-    if stage is None or stage.state != "open" or count_active(session, stage_id):
+    if stage is None or stage.state != "open":
+        return
+    if stage.budget is not None and top_up(session, stage):
+        return
+    if count_active(session, stage_id):
         return
     study = session.get_one(Study, stage.study_id)
     advance(session, study, stage)
+
+
+def top_up(session: Session, stage: Stage) -> bool:
+    """Queue more trials for a budget stage whose queue is empty; True if it did.
+
+    The budget pays for epochs trained by ended trials (at least one each, so a stage
+    whose every trial fails at once still ends) and reserves every running trial's full
+    allowance; what is left buys full-length trials, or one shorter trial for the rest.
+    The stage never trains more than its budget; it may wait for running trials that end
+    early before spending what they did not use."""
+    assert stage.budget is not None
+    active = Trial.state.in_(ACTIVE_STATES)
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(case(
+                (active, Trial.epochs), (Trial.steps < 1, 1), else_=Trial.steps)), 0),
+            func.count().filter(Trial.state == "queued"),
+        ).where(Trial.stage_id == stage.id)
+    ).one()
+    committed, queued = int(row[0]), int(row[1])
+    left = stage.budget - committed
+    study = session.get_one(Study, stage.study_id)
+    if queued or left <= 0 or study.state == "cancelled":
+        return False
+    sample_more(session, study, stage, max(1, left // stage.epochs),
+                epochs=min(stage.epochs, left))
+    return True
 
 
 def advance(
@@ -164,8 +216,10 @@ def advance(
     policy: RefinePolicy | None = None,
     trials: int | None = None,
     epochs: int | None = None,
+    extend: bool = False,
 ) -> Stage | None:
-    """Close ``stage``, record what it teaches and open the next stage of the plan."""
+    """Close ``stage``, record what it teaches and open the next stage of the plan (with
+    ``extend``, one more beyond its end)."""
     now = time.time()
     stage.state = "done"
     stage.closed_at = now
@@ -181,13 +235,16 @@ def advance(
     record_warnings(session, study.id, stage.index, warnings)
     plan = study.spec["stages"]
     nxt = stage.index + 1
-    if nxt >= len(plan) and trials is None:
+    if nxt >= len(plan) and not extend:
         if study.state in ("running", "paused"):
             study.state = "completed"
         study.updated_at = now
         return None
-    step = plan[nxt] if nxt < len(plan) else {}
-    n_trials = trials or step.get("trials") or stage.n_trials
+    # beyond the plan, a stage shaped like the one just closed
+    step = plan[nxt] if nxt < len(plan) else {
+        "trials": None if stage.budget else stage.n_trials, "budget": stage.budget}
+    budget = None if trials else step.get("budget")
+    n_trials = trials or step.get("trials")
     n_epochs = epochs or step.get("epochs") or stage.epochs
     pruning = step.get("pruning")
     return open_stage(
@@ -196,6 +253,7 @@ def advance(
         index=nxt,
         space=new_space,
         trials=n_trials,
+        budget=budget,
         epochs=n_epochs,
         sampler=step.get("sampler") or study.spec.get("sampler", "random"),
         pruning=PruningPolicy.model_validate(pruning) if pruning else None,
@@ -221,8 +279,9 @@ def refine_now(
         study,
         stage,
         policy=policy,
-        trials=trials or (None if stage.index + 1 < len(study.spec["stages"]) else stage.n_trials),
+        trials=trials,
         epochs=epochs,
+        extend=True,
     )
     assert new is not None
     return new

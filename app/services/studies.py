@@ -42,13 +42,14 @@ def create_study(session: Session, spec: StudySpec, *, max_attempts: int) -> Stu
     )
     session.add(study)
     session.flush()
-    first = spec.stages[0]
+    first = spec.plan[0]
     stage_service.open_stage(
         session,
         study,
         index=0,
         space=spec.space,
         trials=first.trials,
+        budget=first.budget,
         epochs=first.epochs,
         sampler=first.sampler or spec.sampler,
         pruning=first.pruning,
@@ -143,18 +144,21 @@ def warning_counts(session: Session, study_ids: list[int]) -> dict[int, int]:
     return dict(rows.all())
 
 
-def stages_of(session: Session, study_id: int) -> list[tuple[Stage, dict[str, int]]]:
+def stages_of(session: Session, study_id: int) -> list[tuple[Stage, dict[str, int], int]]:
+    """Each stage with its trial counts per state and the epochs its trials trained."""
     stages = session.scalars(
         select(Stage).where(Stage.study_id == study_id).order_by(Stage.index)
     ).all()
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for stage_id, state, n in session.execute(
-        select(Trial.stage_id, Trial.state, func.count())
+    spent: dict[int, int] = defaultdict(int)
+    for stage_id, state, n, steps in session.execute(
+        select(Trial.stage_id, Trial.state, func.count(), func.coalesce(func.sum(Trial.steps), 0))
         .where(Trial.study_id == study_id)
         .group_by(Trial.stage_id, Trial.state)
     ):
         counts[stage_id][state] = n
-    return [(s, counts[s.id]) for s in stages]
+        spent[stage_id] += int(steps)
+    return [(s, counts[s.id], spent[s.id]) for s in stages]
 
 
 def warnings_of(session: Session, study_id: int) -> list[StudyWarning]:

@@ -110,7 +110,8 @@ function renderStages() {
   const rows = study.stages.map((s) => h("tr", {},
     h("td", {}, String(s.index)),
     h("td", {}, s.state),
-    h("td", {}, `${s.trials} × ${s.epochs}`),
+    h("td", {}, s.budget == null ? `${s.trials} × ${s.epochs}`
+      : `${s.trials} × ≤${s.epochs} (budget ${s.epochs_spent}/${s.budget} epochs)`),
     h("td", {}, s.sampler),
     h("td", {}, s.pruning.rule ?? "none"),
     h("td", {}, countBadges(s.counts)),
