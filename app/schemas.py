@@ -315,7 +315,16 @@ class RefineRequest(_Model):
     )
     policy: RefinePolicy | None = Field(None, description="Override the study's policy")
     trials: int | None = Field(None, ge=1, le=100_000, description="Trials of the new stage")
+    budget: int | None = Field(
+        None, ge=1, le=MAX_BUDGET, description="Or: epochs the new stage may train in all"
+    )
     epochs: int | None = Field(None, ge=1, le=100_000, description="Epochs of the new stage")
+
+    @model_validator(mode="after")
+    def _size(self) -> RefineRequest:
+        if self.trials is not None and self.budget is not None:
+            raise ValueError("give trials or budget for the new stage, not both")
+        return self
 
 
 # --- trials --------------------------------------------------------------------------

@@ -150,6 +150,10 @@ def test_manual_refine_of_a_budget_stage_beyond_the_plan_keeps_its_budget(client
     assert (r.json()["budget"], r.json()["trials"]) == (4, 2)
     r = client.post(f"/api/v1/studies/{sid}/refine", json={"trials": 3})
     assert (r.json()["budget"], r.json()["trials"]) == (None, 3)
+    r = client.post(f"/api/v1/studies/{sid}/refine", json={"budget": 9, "epochs": 3})
+    assert (r.json()["budget"], r.json()["trials"], r.json()["epochs"]) == (9, 3, 3)
+    r = client.post(f"/api/v1/studies/{sid}/refine", json={"budget": 9, "trials": 3})
+    assert r.status_code == 422 and "not both" in r.text
 
 
 def test_the_budget_example_is_a_valid_study():

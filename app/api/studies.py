@@ -119,7 +119,8 @@ def refine(study_id: int, body: RefineRequest, db: DbDep) -> StageOut:
     """Close the current stage and open the next, refined around its best trials."""
     with db.write() as session:
         stage = stage_service.refine_now(
-            session, study_id, policy=body.policy, trials=body.trials, epochs=body.epochs
+            session, study_id, policy=body.policy, trials=body.trials, epochs=body.epochs,
+            budget=body.budget,
         )
         return convert.stage_out(stage, {"queued": stage.n_trials}, 0)
 

@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction, client_options: Callable) -> None:
     r = ssub.add_parser("refine", help="open the next stage now, refined around the best")
     r.add_argument("id", type=int)
     r.add_argument("--trials", type=int, help="trials in the new stage")
+    r.add_argument("--budget", type=int, help="or: epochs the new stage may train in all")
     r.add_argument("--epochs", type=int, help="epochs per trial in the new stage")
     r.add_argument("--policy", help="refine policy override as JSON, e.g. '{\"top_k\": 5}'")
     client_options(r)
@@ -171,7 +172,7 @@ def change(action: str) -> Callable[[argparse.Namespace], int]:
 
 
 def refine(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"trials": args.trials, "epochs": args.epochs}
+    body: dict[str, Any] = {"trials": args.trials, "budget": args.budget, "epochs": args.epochs}
     if args.policy:
         try:
             body["policy"] = json.loads(args.policy)

@@ -215,6 +215,7 @@ def advance(
     *,
     policy: RefinePolicy | None = None,
     trials: int | None = None,
+    budget: int | None = None,
     epochs: int | None = None,
     extend: bool = False,
 ) -> Stage | None:
@@ -243,8 +244,8 @@ def advance(
     # beyond the plan, a stage shaped like the one just closed
     step = plan[nxt] if nxt < len(plan) else {
         "trials": None if stage.budget else stage.n_trials, "budget": stage.budget}
-    budget = None if trials else step.get("budget")
-    n_trials = trials or step.get("trials")
+    if trials is None and budget is None:
+        trials, budget = step.get("trials"), step.get("budget")
     n_epochs = epochs or step.get("epochs") or stage.epochs
     pruning = step.get("pruning")
     return open_stage(
@@ -252,7 +253,7 @@ def advance(
         study,
         index=nxt,
         space=new_space,
-        trials=n_trials,
+        trials=trials,
         budget=budget,
         epochs=n_epochs,
         sampler=step.get("sampler") or study.spec.get("sampler", "random"),
@@ -269,6 +270,7 @@ def refine_now(
     policy: RefinePolicy | None,
     trials: int | None,
     epochs: int | None,
+    budget: int | None = None,
 ) -> Stage:
     """Refine the current stage by hand, before it ends or beyond the plan."""
     study, stage = lock_current_stage(session, study_id)
@@ -280,6 +282,7 @@ def refine_now(
         stage,
         policy=policy,
         trials=trials,
+        budget=budget,
         epochs=epochs,
         extend=True,
     )
