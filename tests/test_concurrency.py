@@ -69,6 +69,39 @@ def test_eight_processes_two_servers_claim_each_trial_once(database_url):
     assert attempts == {1}
 
 
+def claim_and_finish_two_together(db: Database, study_id: int) -> None:
+    """Claim two trials, then finish both from two threads released at the same moment."""
+    tasks = []
+    for _ in range(2):
+        with db.write() as s:
+            t = trials.claim(s, worker="w", studies=[study_id], lease_seconds=60, max_attempts=3)
+            tasks.append((t.id, t.lease_token))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def finish(trial_id: int, token: str) -> None:
+        try:
+            barrier.wait()
+            with db.write() as s:
+                trials.finish(s, trial_id, token=token, state="completed",
+                              metrics={"val_accuracy": 0.5}, reason=None, failure_streak=5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=finish, args=t) for t in tasks]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not errors, errors
+
+
+def queued_in(db: Database, study_id: int) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(Trial).where(
+            Trial.study_id == study_id, Trial.state == "queued")) or 0
+
+
 def test_last_two_trials_finishing_together_open_one_stage(database_url):
     """Two finishers of a stage's last trials race; exactly one opens the next stage."""
     db = Database(database_url)
@@ -78,38 +111,29 @@ def test_last_two_trials_finishing_together_open_one_stage(database_url):
     for _ in range(5):  # repeat: a race lost once is not proof
         with db.write() as s:
             study_id = studies.create_study(s, spec, max_attempts=3).id
-        tasks = []
-        for _ in range(2):
-            with db.write() as s:
-                t = trials.claim(s, worker="w", studies=[study_id], lease_seconds=60,
-                                 max_attempts=3)
-                tasks.append((t.id, t.lease_token))
-        barrier = threading.Barrier(2)
-        errors: list[BaseException] = []
-
-        def finish(trial_id: int, token: str, barrier: threading.Barrier = barrier,
-                   errors: list[BaseException] = errors) -> None:
-            try:
-                barrier.wait()
-                with db.write() as s:
-                    trials.finish(s, trial_id, token=token, state="completed",
-                                  metrics={"val_accuracy": 0.5}, reason=None, failure_streak=5)
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=finish, args=t) for t in tasks]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(timeout=60)
-        assert not errors, errors
+        claim_and_finish_two_together(db, study_id)
         with db.read() as s:
             stages = s.execute(
                 select(Stage.index, Stage.state).where(Stage.study_id == study_id)
                 .order_by(Stage.index)
             ).all()
-            queued = s.scalar(select(func.count()).select_from(Trial).where(
-                Trial.study_id == study_id, Trial.state == "queued"))
         assert [tuple(r) for r in stages] == [(0, "done"), (1, "open")]
-        assert queued == 3
+        assert queued_in(db, study_id) == 3
+    db.dispose()
+
+
+def test_two_trials_ending_together_top_up_a_budget_stage_once(database_url):
+    """Budget 5, 2 epochs a trial: two trials end at once with a queue left empty; the
+    first finisher buys one more trial (1 spent + 2 reserved), the second sees it queued."""
+    db = Database(database_url)
+    prepare_database(db, Settings(database_url=database_url))
+    spec = StudySpec.model_validate(custom_spec(
+        stages=[{"budget": 5, "epochs": 2, "pruning": {"rule": "none"}}]))
+    for _ in range(5):
+        with db.write() as s:
+            study_id = studies.create_study(s, spec, max_attempts=3).id
+        claim_and_finish_two_together(db, study_id)
+        with db.read() as s:
+            n_trials = s.scalar(select(Stage.n_trials).where(Stage.study_id == study_id))
+        assert (n_trials, queued_in(db, study_id)) == (3, 1)
     db.dispose()
