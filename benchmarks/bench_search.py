@@ -389,7 +389,8 @@ def intro() -> list[str]:
         "- hpsearch: `default_plan(budget)` run in-process with app.search: three stages "
         "spending 30%, 30% and 40% of the budget (one stage under 30 full-length trials), "
         f"each {plan[0]['sampler']}-sampled and pruned with `{plan[0]['pruning']}`, the "
-        f"space refined between stages with `{plan[0]['refine']}`.",
+        f"space refined between stages with `{plan[0]['refine']}`. A server study "
+        "given `budget` and `max_epochs` instead of `stages` runs this plan.",
         "- tpe / optuna-random: Optuna TPESampler / RandomSampler (seeded) with the default "
         "MedianPruner, driven by ask/tell; a diverged trial is told its (poor) val accuracy.",
     ]
