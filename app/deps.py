@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -70,11 +71,11 @@ class AuthCache:
         return is_open
 
 
-async def current_role(request: Request, db: DbDep, settings: SettingsDep) -> str:
+def role_of(request: Request, db: Database, settings: Settings) -> str:
     """The caller's role; with no token configured anywhere the server is open (loopback).
 
-    Async on purpose: dependencies run on the event loop instead of a thread hop each;
-    the rare cache miss is one indexed primary-key-sized query."""
+    Plain and synchronous: it runs on the event loop, and only a cache miss (every few
+    seconds) costs one indexed query."""
     cache: AuthCache = request.app.state.auth_cache
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -96,22 +97,54 @@ async def current_role(request: Request, db: DbDep, settings: SettingsDep) -> st
     return "admin"
 
 
+def check_role(role: str, permission: str) -> str:
+    """``role`` when it may do ``permission``; 403 naming the roles that may."""
+    allowed = PERMISSIONS[permission]
+    if role not in allowed:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"a {role} token may not {permission}; needs one of: {', '.join(sorted(allowed))}",
+        )
+    return role
+
+
+async def current_role(request: Request, db: DbDep, settings: SettingsDep) -> str:
+    """The caller's role (see ``role_of``); async, so it runs without a thread hop."""
+    return role_of(request, db, settings)
+
+
 def require(permission: str) -> Callable[[str], Awaitable[str]]:
     """A dependency refusing callers whose role lacks ``permission``."""
-    allowed = PERMISSIONS[permission]
+    if permission not in PERMISSIONS:
+        raise KeyError(permission)
 
     async def check(role: Annotated[str, Depends(current_role)]) -> str:
-        if role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"a {role} token may not {permission}; needs one of: {', '.join(sorted(allowed))}",
-            )
-        return role
+        return check_role(role, permission)
 
     return check
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    """What a worker-protocol endpoint needs, for a caller allowed to work."""
+
+    db: Database
+    settings: Settings
+
+
+async def worker_context(request: Request) -> WorkerContext:
+    """The database and settings, once the caller's role may work (401/403 as ``CanWork``).
+
+    One dependency instead of the chain get_db, get_settings, current_role, require:
+    the worker endpoints are the hot path, and each dependency costs FastAPI a resolve."""
+    state = request.app.state
+    db, settings = state.db, state.settings
+    check_role(role_of(request, db, settings), "work")
+    return WorkerContext(db, settings)
 
 
 CanRead = Depends(require("read"))
 CanSubmit = Depends(require("submit"))
 CanWork = Depends(require("work"))
 IsAdmin = Depends(require("admin"))
+WorkerDep = Annotated[WorkerContext, Depends(worker_context)]

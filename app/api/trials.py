@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from app.api import convert
-from app.deps import CanRead, CanWork, DbDep, SettingsDep
+from app.deps import CanRead, DbDep, WorkerDep
 from app.schemas import (
     ClaimRequest,
     FinishRequest,
@@ -30,15 +32,23 @@ DISABLED_LOSS_FACTOR = 1e12
 DISABLED_STALL_EPOCHS = 10**6
 
 
+def json_response(model: BaseModel) -> Response:
+    """``model`` as the JSON FastAPI would send for it, without validating it a second time.
+
+    The worker endpoints return this, while their ``response_model`` still documents the
+    body: FastAPI passes a returned ``Response`` through as it is."""
+    return Response(model.__pydantic_serializer__.to_json(model), media_type="application/json")
+
+
 @router.post(
     "/claim",
-    dependencies=[CanWork],
     response_model=None,
     responses={200: {"model": TrialTask}, 204: {"description": "Nothing is queued"}},
 )
-def claim(body: ClaimRequest, db: DbDep, settings: SettingsDep) -> TrialTask | Response:
+def claim(body: ClaimRequest, ctx: WorkerDep) -> Response:
     """Take the oldest queued trial of a running study; 204 when there is none."""
-    with db.write() as session:
+    settings = ctx.settings
+    with ctx.db.write() as session:
         trial = trials.claim(
             session,
             worker=body.worker,
@@ -49,7 +59,7 @@ def claim(body: ClaimRequest, db: DbDep, settings: SettingsDep) -> TrialTask | R
         if trial is None:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
     meta = trial.meta
-    return TrialTask(
+    task = TrialTask(
         id=trial.id,
         study_id=trial.study_id,
         stage=trial.stage_index,
@@ -65,6 +75,9 @@ def claim(body: ClaimRequest, db: DbDep, settings: SettingsDep) -> TrialTask | R
         lease_expires_at=timestamp(trial.lease_expires_at),  # type: ignore[arg-type]
         lease_seconds=settings.lease_seconds,
     )
+    # What FastAPI sends for a model under response_model=None (JSON floats as Python
+    # writes them, e.g. 1e-06), without its recursive jsonable_encoder walk.
+    return JSONResponse(task.model_dump(mode="json"))
 
 
 def worker_task(spec: dict[str, Any]) -> TaskSpec:
@@ -80,35 +93,36 @@ def worker_task(spec: dict[str, Any]) -> TaskSpec:
     return task.model_copy(update={"settings": {**extra, **task.settings}})
 
 
-@router.post("/{trial_id}/heartbeat", dependencies=[CanWork])
-def heartbeat(trial_id: int, body: LeaseRequest, db: DbDep, settings: SettingsDep) -> LeaseOut:
+@router.post("/{trial_id}/heartbeat", response_model=LeaseOut)
+def heartbeat(trial_id: int, body: LeaseRequest, ctx: WorkerDep) -> Response:
     """Extend the lease; 409 when the token is not the current one."""
-    with db.write() as session:
+    with ctx.db.write() as session:
         expires = trials.heartbeat(
-            session, trial_id, token=body.lease_token, lease_seconds=settings.lease_seconds
+            session, trial_id, token=body.lease_token, lease_seconds=ctx.settings.lease_seconds
         )
-    return LeaseOut(lease_expires_at=timestamp(expires))  # type: ignore[arg-type]
+    return json_response(LeaseOut(lease_expires_at=timestamp(expires)))  # type: ignore[arg-type]
 
 
-@router.post("/{trial_id}/report", dependencies=[CanWork])
-def report(trial_id: int, body: ReportRequest, db: DbDep, settings: SettingsDep) -> ReportOut:
+@router.post("/{trial_id}/report", response_model=ReportOut)
+def report(trial_id: int, body: ReportRequest, ctx: WorkerDep) -> Response:
     """Store one step's metrics (idempotent on step); the reply says whether to stop."""
-    with db.write() as session:
+    with ctx.db.write() as session:
         stop, expires = trials.report(
             session,
             trial_id,
             token=body.lease_token,
             step=body.step,
             metrics=body.metrics,
-            lease_seconds=settings.lease_seconds,
+            lease_seconds=ctx.settings.lease_seconds,
         )
-    return ReportOut(should_stop=stop, lease_expires_at=timestamp(expires))  # type: ignore[arg-type]
+    out = ReportOut(should_stop=stop, lease_expires_at=timestamp(expires))  # type: ignore[arg-type]
+    return json_response(out)
 
 
-@router.post("/{trial_id}/finish", dependencies=[CanWork])
-def finish(trial_id: int, body: FinishRequest, db: DbDep, settings: SettingsDep) -> TrialOut:
+@router.post("/{trial_id}/finish", response_model=TrialOut)
+def finish(trial_id: int, body: FinishRequest, ctx: WorkerDep) -> Response:
     """End the trial as completed, aborted (early abort), pruned or failed."""
-    with db.write() as session:
+    with ctx.db.write() as session:
         trials.finish(
             session,
             trial_id,
@@ -116,17 +130,19 @@ def finish(trial_id: int, body: FinishRequest, db: DbDep, settings: SettingsDep)
             state=body.state,
             metrics=body.metrics,
             reason=body.reason,
-            failure_streak=settings.failure_streak,
+            failure_streak=ctx.settings.failure_streak,
         )
-        return convert.trial_out(trials.get_trial(session, trial_id))
+        out = convert.trial_out(trials.get_trial(session, trial_id))
+    return json_response(out)
 
 
-@router.post("/{trial_id}/release", dependencies=[CanWork])
-def release(trial_id: int, body: ReleaseRequest, db: DbDep) -> TrialOut:
+@router.post("/{trial_id}/release", response_model=TrialOut)
+def release(trial_id: int, body: ReleaseRequest, ctx: WorkerDep) -> Response:
     """Give the trial back to the queue now (a worker shutting down)."""
-    with db.write() as session:
+    with ctx.db.write() as session:
         trials.release(session, trial_id, token=body.lease_token, reason=body.reason)
-        return convert.trial_out(trials.get_trial(session, trial_id))
+        out = convert.trial_out(trials.get_trial(session, trial_id))
+    return json_response(out)
 
 
 @router.get("/{trial_id}", dependencies=[CanRead])
