@@ -209,14 +209,17 @@ def report(
     )
     if meta.pruning.rule == "none" or objective is None:
         return False, expires
-    others = session.execute(
-        _OTHERS_AT_STEP, {"stage_id": row.stage_id, "step": step, "trial_id": trial_id}
-    ).scalars().all()
+
+    def others(at: int) -> list[float]:
+        """The peers' values at ``at``: queried only when the rule judges this step."""
+        params = {"stage_id": row.stage_id, "step": at, "trial_id": trial_id}
+        return list(session.execute(_OTHERS_AT_STEP, params).scalars())
+
     stop = should_prune(
         meta.pruning,
         epoch=step,
         value=objective,
-        others={step: list(others)},
+        others=others,
         maximize=meta.maximize,
         max_epochs=row.epochs,
     )
