@@ -102,6 +102,9 @@ def leaderboard(session: Session, q: LeaderboardQuery) -> tuple[int, list[tuple[
         .limit(q.limit)
         .offset(q.offset)
     ).all()
+    if len(rows) < q.limit and (rows or q.offset == 0):
+        # A short page is the end of the listing, so it gives the exact total: no count.
+        return q.offset + len(rows), [(r[0], r[1]) for r in rows]
     count = select(func.count()).select_from(Trial)
     if q.dataset is not None:
         count = count.join(Study, Study.id == Trial.study_id)
