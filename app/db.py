@@ -33,7 +33,17 @@ def make_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Plan every statement for its own parameters. psycopg prepares a statement after a
+    # few runs and PostgreSQL may then switch to one generic plan, chosen as if values were
+    # evenly spread: with one big old study beside a new one, "trials of stage $1 still
+    # active" became a scan of every trial in the table on each finish.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:
