@@ -66,8 +66,9 @@ class Trial(Base):
     __tablename__ = "trials"
     __table_args__ = (
         UniqueConstraint("study_id", "number", name="uq_trial_study_number"),
-        # claim: oldest queued trial
+        # claim: oldest queued trial, of any study or of the studies a worker serves
         Index("ix_trials_claim", "state", "id"),
+        Index("ix_trials_claim_study", "study_id", "state", "id"),
         # lease expiry sweep
         Index("ix_trials_lease", "state", "lease_expires_at"),
         # leaderboard order: rank_key is the objective, negated when maximizing
