@@ -109,17 +109,19 @@ class Processes:
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so the cleanup runs."""
+def _interrupt_signals() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so the cleanup runs; and make Ctrl-C (SIGINT) interrupt
+    even when this process was started with it ignored, as a shell's background job is."""
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -200,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     server_log, workers_log = root / "server.log", root / "workers.log"
     started = time.monotonic()
     c = output.console
-    with _sigterm_interrupts(), Processes() as procs, ApiClient(url, retry_seconds=10) as api:
+    with _interrupt_signals(), Processes() as procs, ApiClient(url, retry_seconds=10) as api:
         server = procs.start([sys.executable, "-m", "app.cli", "serve", "--db",
                               f"sqlite:///{root / 'quickstart.db'}", "--port", str(port),
                               "--log-level", "warning"], server_log)
