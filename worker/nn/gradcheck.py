@@ -20,14 +20,19 @@ def numerical_gradient(f: Callable[[], float], x: Array, h: float = 1e-5) -> Arr
     grad = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        plus = f()
-        flat[i] = old - h
-        minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * h)
+        gflat[i] = _centred_difference(f, flat, i, h)
     return grad
+
+
+def _centred_difference(f: Callable[[], float], flat: Array, i: int, h: float) -> float:
+    """``(f(x + h e_i) - f(x - h e_i)) / 2h``, restoring ``flat[i]`` afterwards."""
+    old = flat[i]
+    flat[i] = old + h
+    plus = f()
+    flat[i] = old - h
+    minus = f()
+    flat[i] = old
+    return (plus - minus) / (2 * h)
 
 
 def numerical_gradient_array(
@@ -49,11 +54,6 @@ def sparse_check(
     flat, aflat = x.reshape(-1), np.asarray(analytic).reshape(-1)
     worst = 0.0
     for i in rng.choice(flat.size, size=min(num_checks, flat.size), replace=False):
-        old = flat[i]
-        flat[i] = old + h
-        plus = f()
-        flat[i] = old - h
-        minus = f()
-        flat[i] = old
-        worst = max(worst, rel_error(np.array([(plus - minus) / (2 * h)]), aflat[i : i + 1]))
+        numeric = _centred_difference(f, flat, i, h)
+        worst = max(worst, rel_error(np.array([numeric]), aflat[i : i + 1]))
     return worst
