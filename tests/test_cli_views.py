@@ -130,8 +130,22 @@ def test_leaderboard_table_and_across_studies(filled, capsys):
     assert code == 0 and json.loads(out)[0]["trial_id"] == filled.best_trial
 
 
+def test_leaderboard_pages_with_limit_and_offset(filled, capsys):
+    code, out, _ = run("leaderboard", str(filled.study), "--limit", "2", "--offset", "2",
+                       "--format", "json", "--server", filled.url, capsys=capsys)
+    assert code == 0
+    rows = json.loads(out)
+    ranked = sorted((acc for _, acc in STAGE0), reverse=True)
+    assert [r["rank"] for r in rows] == [3, 4]
+    assert [r["objective"] for r in rows] == ranked[2:4]
+    code, out, _ = run("leaderboard", str(filled.study), "--top", "2", "--offset", "3",
+                       "--server", filled.url, capsys=capsys)
+    assert code == 0 and "Leaderboard: 5 ranked trials (ranks 4-5)" in out
+
+
 @pytest.mark.parametrize(("argv", "needle"), [
     (["--top", "0"], "--top must be >= 1"),
+    (["--offset", "-1"], "--offset must be >= 0"),
     (["--stage", "1"], "--stage needs a study"),
     (["1", "--dataset", "digits"], "--dataset filters across studies"),
 ])

@@ -221,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
         print_study(api.get(f"/api/v1/studies/{study['id']}"))
         c.print()
         leaderboard(argparse.Namespace(server=url, token=None, study=study["id"], top=10,
-                                       stage=None, state=None, dataset=None, format="table"))
+                                       offset=0, stage=None, state=None, dataset=None,
+                                       format="table"))
         c.print(f"done in {time.monotonic() - started:.0f}s")
         if args.keep_serving:
             c.print(f"browse {url}/studies/{study['id']} (API docs {url}/docs); "

@@ -62,7 +62,10 @@ def register(sub: argparse._SubParsersAction, client_options: Callable) -> None:
 
     lb = sub.add_parser("leaderboard", help="trials ranked by the objective")
     lb.add_argument("study", nargs="?", type=int, help="study id (default: across studies)")
-    lb.add_argument("--top", type=int, default=20, help="rows to show (default 20)")
+    lb.add_argument("--top", "--limit", dest="top", type=int, default=20,
+                    help="rows to show (default 20)")
+    lb.add_argument("--offset", type=int, default=0,
+                    help="skip this many ranked rows first (page on with --top)")
     lb.add_argument("--stage", type=int, help="only this stage")
     lb.add_argument("--state", help="only trials in this state")
     lb.add_argument("--dataset", help="only studies on this dataset (across studies)")
@@ -211,6 +214,8 @@ def _detail(response: httpx.Response) -> Any:
 def leaderboard(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise CliError("--top must be >= 1")
+    if args.offset < 0:
+        raise CliError("--offset must be >= 0")
     if args.study is None and args.stage is not None:
         raise CliError("--stage needs a study: hpsearch leaderboard STUDY --stage S")
     if args.study is not None and args.dataset is not None:
@@ -218,10 +223,10 @@ def leaderboard(args: argparse.Namespace) -> int:
     with output.client(args) as api:
         if args.study is not None:
             data = api.get(f"/api/v1/studies/{args.study}/leaderboard", limit=args.top,
-                           stage=args.stage, state=args.state)
+                           offset=args.offset, stage=args.stage, state=args.state)
         else:
-            data = api.get("/api/v1/leaderboard", limit=args.top, state=args.state,
-                           dataset=args.dataset)
+            data = api.get("/api/v1/leaderboard", limit=args.top, offset=args.offset,
+                           state=args.state, dataset=args.dataset)
     rows_in = data["rows"]
     params = sorted({k for r in rows_in for k in r["params"]})
     if args.format == "csv":  # every column, stable names, full precision
@@ -243,6 +248,8 @@ def leaderboard(args: argparse.Namespace) -> int:
                  r["state"], r["objective"], *(r["params"].get(p) for p in params),
                  *(r["metrics"].get(m) for m in metrics), r["epochs_run"]] for r in rows_in]
     title = f"Leaderboard: {data['total']} ranked trials"
+    if args.offset and rows_in:
+        title += f" (ranks {rows_in[0]['rank']}-{rows_in[-1]['rank']})"
     if data.get("metric"):
         title += f", {data['direction']} {data['metric']}"
     output.emit(args.format, headers, rows, rows_in, title=title)
