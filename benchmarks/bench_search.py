@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from app.search.pruning import PruningPolicy, should_prune
@@ -246,7 +247,8 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> list[str]:
 
 
 def paired(rows: list[dict[str, Any]], methods: list[str]) -> list[str]:
-    """hpsearch against each other method on the same seeds: mean difference and wins."""
+    """hpsearch against each other method on the same seeds: mean difference with its
+    95% confidence interval (paired t), and wins."""
     ours = {r["seed"]: r for r in rows if r["method"] == "hpsearch"}
     out = []
     for m in methods:
@@ -257,23 +259,32 @@ def paired(rows: list[dict[str, Any]], methods: list[str]) -> list[str]:
             k: [ours[s][k] - r[k] for s, r in theirs.items()] for k in ("val", "test")
         }
         out.append(
-            f"- hpsearch vs {m}, same seeds: val {100 * np.mean(diffs['val']):+.1f} points "
+            f"- hpsearch vs {m}, same seeds: val {_mean_ci(diffs['val'])} "
             f"(better on {sum(d > 0 for d in diffs['val'])}/{len(theirs)}), test "
-            f"{100 * np.mean(diffs['test']):+.1f} points "
+            f"{_mean_ci(diffs['test'])} "
             f"(better on {sum(d > 0 for d in diffs['test'])}/{len(theirs)})"
         )
     return out
 
 
-def machine() -> str:
+def _mean_ci(diffs: list[float]) -> str:
+    """Mean difference in points with the 95% t-interval, e.g. '+0.4 points [-0.3, +1.1]'."""
+    mean = 100 * float(np.mean(diffs))
+    if len(diffs) < 2:
+        return f"{mean:+.1f} points"
+    half = 100 * float(stats.t.ppf(0.975, len(diffs) - 1) * stats.sem(diffs))
+    return f"{mean:+.1f} points [{mean - half:+.1f}, {mean + half:+.1f}]"
+
+
+def machine(load: tuple[float, float]) -> str:
     cpu = next(
         (line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo")
          if line.startswith("model name")),
         platform.processor() or "unknown CPU",
     )
     return (
-        f"{os.cpu_count()} cores ({cpu}), shared with other jobs running tests; "
-        f"Python {platform.python_version()}, NumPy {np.__version__}"
+        f"{os.cpu_count()} cores ({cpu}), load average {load[0]:.1f} at the start and "
+        f"{load[1]:.1f} at the end; Python {platform.python_version()}, NumPy {np.__version__}"
     )
 
 
@@ -328,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [r for r in _saved(args.json) if _key(r) in jobs]
     todo = [j for j in jobs if j not in {_key(r) for r in rows}]
     print(f"{len(jobs) - len(todo)} searches reused from {args.json}, {len(todo)} to run")
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), os.getloadavg()[0]
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         for done, row in enumerate(pool.imap_unordered(run_job, todo), 1):
             rows.append(row)
@@ -340,6 +351,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{row['test']:.3f}, {row['trials']} trials, {row['seconds']:.0f}s",
                 flush=True,
             )
+    load = (load_start, os.getloadavg()[0])
     command = " ".join([".venv/bin/python", "benchmarks/bench_search.py", *sys.argv[1:]])
     stages = " + ".join(
         str(s["budget"]) for s in default_plan(args.budget, max_epochs=args.max_epochs)
@@ -354,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.max_epochs} per trial; hpsearch stages of {stages} epochs). "
             f"{len(ds_rows)} searches, {minutes:.0f} min of search time in "
             f"{args.workers} worker processes (wall time about {minutes / args.workers:.0f} "
-            f"min) on {machine()}.",
+            f"min) on {machine(load)}.",
             "",
             *table,
         ]
