@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from app.cli.main import CliError
+from app.cli.main import CliError, build_parser
 
 EXAMPLE = "digits_coarse_to_fine.yaml"
 STATE_DIR = ".hpsearch"
@@ -220,9 +220,11 @@ def run(args: argparse.Namespace) -> int:
         c.print()
         print_study(api.get(f"/api/v1/studies/{study['id']}"))
         c.print()
-        leaderboard(argparse.Namespace(server=url, token=None, study=study["id"], top=10,
-                                       offset=0, stage=None, state=None, dataset=None,
-                                       format="table"))
+        table = build_parser().parse_args(
+            ["leaderboard", str(study["id"]), "--top", "10", "--server", url]
+        )
+        table.token = None  # this server has no tokens; ignore HPSEARCH_TOKEN
+        leaderboard(table)
         c.print(f"done in {time.monotonic() - started:.0f}s")
         if args.keep_serving:
             c.print(f"browse {url}/studies/{study['id']} (API docs {url}/docs); "
