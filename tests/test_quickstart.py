@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.cli.output import fmt
 from app.cli.quickstart import EXAMPLE, example_spec
 from app.schemas import StudySpec
 from tests.worker_helpers import REPO, alive, wait_for
@@ -94,6 +95,11 @@ def test_quickstart_runs_the_example_and_leaves_nothing_running(tmp_path: Path):
             assert needle in text, text
         study = httpx.get(f"{url}/api/v1/studies/1", timeout=10).json()
         assert study["state"] == "completed" and study["best"] > 0.9
+        for stage in (0, 1):  # each stage's own best, even when both ended between polls
+            shown = re.search(rf"stage {stage}: .* done \(.*\); stage best (\S+)", text)
+            top = httpx.get(f"{url}/api/v1/studies/1/leaderboard?stage={stage}&limit=1",
+                            timeout=10).json()["rows"][0]["objective"]
+            assert shown is not None and shown.group(1) == fmt(top), text
         assert len(qs.children(url)) == 1  # only the server, kept for browsing
         assert (tmp_path / ".hpsearch" / "quickstart.db").is_file()
         qs.proc.send_signal(signal.SIGINT)

@@ -178,8 +178,10 @@ def _follow(api: Any, study_id: int, workers: subprocess.Popen[bytes], log: Path
                 if stage["state"] != "open" and index not in finished:
                     finished.add(index)
                     counts = ", ".join(f"{k} {v}" for k, v in sorted(stage["counts"].items()))
-                    console.print(f"{_stage_line(stage)} done ({counts}); best so far "
-                                  f"{fmt(study['best'])}")
+                    top = api.get(f"/api/v1/studies/{study_id}/leaderboard", stage=index,
+                                  limit=1)["rows"]
+                    best = fmt(top[0]["objective"]) if top else "-"
+                    console.print(f"{_stage_line(stage)} done ({counts}); stage best {best}")
             if study["state"] in STUDY_DONE:
                 return
             if workers.poll() is not None:
