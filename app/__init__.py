@@ -1,3 +1,3 @@
 """hpsearch: hyperparameter random search as a service."""
 
-__version__ = "0.1.0"
+from hpsearch import __version__ as __version__

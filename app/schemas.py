@@ -1,13 +1,12 @@
-"""Wire models shared by the server, the CLI and the worker (pydantic only, no database)."""
+"""The server's pydantic models (no database). The trial protocol's models live in
+``hpsearch.wire``, shared with the client and the worker, and are re-exported here."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -19,7 +18,24 @@ from app.search.pruning import PruningPolicy
 from app.search.refine import RefinePolicy, default_plan
 from app.search.samplers import SamplerName
 from app.search.space import Choice, Fixed, SearchSpace
-from worker.jsonsafe import json_safe
+from hpsearch.wire import (  # noqa: F401  (the trial protocol, re-exported)
+    ClaimRequest,
+    EarlyAbort,
+    FinishRequest,
+    LeaseOut,
+    LeaseRequest,
+    Metrics,
+    ReleaseRequest,
+    ReportOut,
+    ReportRequest,
+    TaskSpec,
+    TrialTask,
+    WorkerRegister,
+    example,
+)
+from hpsearch.wire import (
+    WireModel as _Model,
+)
 
 TrialState = Literal["queued", "running", "completed", "aborted", "pruned", "failed"]
 StudyState = Literal["running", "paused", "cancelled", "completed"]
@@ -33,57 +49,13 @@ EXAMPLE_SPACE = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def example(value: dict[str, Any]) -> ConfigDict:
-    """Model config with one example request, shown in the OpenAPI docs."""
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [value]})
-
-
 def timestamp(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-# Metrics keep non-finite floats as strings ("inf", "nan") so every database stores them.
-Metrics = Annotated[dict[str, Any], AfterValidator(json_safe)]
 
 
 class Objective(_Model):
     metric: str = Field("val_accuracy", min_length=1, max_length=100)
     direction: Literal["maximize", "minimize"] = "maximize"
-
-
-class TaskSpec(_Model):
-    """What a worker trains: the built-in NumPy trainer on a dataset, or a custom objective."""
-
-    type: Literal["builtin", "custom"] = Field(
-        "builtin", description="builtin: hpsearch's NumPy MLP trainer; custom: --objective"
-    )
-    dataset: str | None = Field(
-        None, description="digits | mnist1d | spiral | npz:PATH | cifar10:DIR (builtin only)"
-    )
-    settings: dict[str, Any] = Field(
-        default_factory=dict, description="Fixed model and training settings"
-    )
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str | None) -> str | None:
-        if v is not None:
-            from worker.datasets import validate_spec
-
-            validate_spec(v)
-        return v
-
-
-class EarlyAbort(_Model):
-    """The lecture's rule: abort a run whose loss passes factor x its initial loss."""
-
-    enabled: bool = True
-    loss_factor: float = Field(3.0, gt=1, allow_inf_nan=False)
-    stall_epochs: int = Field(3, ge=1, le=1000)
 
 
 class StageSpec(_Model):
@@ -182,6 +154,10 @@ class StudySpec(_Model):
     @field_validator("task")
     @classmethod
     def _task(cls, task: TaskSpec) -> TaskSpec:
+        if task.dataset is not None:
+            from worker.datasets import validate_spec
+
+            validate_spec(task.dataset)
         if task.type == "builtin":
             if task.dataset is None:
                 raise ValueError("a builtin task needs a dataset (digits, mnist1d, spiral, ...)")
@@ -330,73 +306,6 @@ class RefineRequest(_Model):
 # --- trials --------------------------------------------------------------------------
 
 
-class ClaimRequest(_Model):
-    model_config = example({"worker": "node1-0", "studies": [1]})
-    worker: str = Field(..., min_length=1, max_length=200)
-    studies: list[int] | None = Field(None, description="Only claim from these studies")
-
-
-class TrialTask(_Model):
-    """Everything a worker needs to train one trial."""
-
-    id: int
-    study_id: int
-    stage: int
-    number: int
-    params: dict[str, Any]
-    task: TaskSpec
-    epochs: int
-    seed: int
-    metric: str
-    direction: str
-    attempt: int
-    lease_token: str
-    lease_expires_at: datetime
-    lease_seconds: float
-
-
-class LeaseRequest(_Model):
-    model_config = example({"lease_token": "q1w2e3"})
-    lease_token: str = Field(..., min_length=1, max_length=64)
-
-
-class LeaseOut(_Model):
-    lease_expires_at: datetime
-
-
-class ReportRequest(LeaseRequest):
-    model_config = example(
-        {"lease_token": "q1w2e3", "step": 3, "metrics": {"train_loss": 0.41, "val_accuracy": 0.93}}
-    )
-    step: int = Field(..., ge=0, le=10_000_000)
-    metrics: Metrics
-
-
-class ReportOut(_Model):
-    should_stop: bool
-    lease_expires_at: datetime
-
-
-class FinishRequest(_Model):
-    model_config = example(
-        {
-            "lease_token": "q1w2e3",
-            "state": "aborted",
-            "metrics": {"train_loss": 7.9},
-            "reason": "loss 7.9 > 3 x initial 2.30 at epoch 1, step 37",
-        }
-    )
-    lease_token: str | None = Field(None, max_length=64)
-    state: Literal["completed", "aborted", "pruned", "failed"]
-    metrics: Metrics = Field(default_factory=dict)
-    reason: str | None = Field(None, max_length=20_000)
-
-
-class ReleaseRequest(LeaseRequest):
-    model_config = example({"lease_token": "q1w2e3", "reason": "worker stopping (SIGTERM)"})
-    reason: str | None = Field(None, max_length=2_000)
-
-
 class ReportOutRow(_Model):
     step: int
     metrics: dict[str, Any]
@@ -453,17 +362,6 @@ class Leaderboard(_Model):
 
 
 # --- workers and tokens --------------------------------------------------------------
-
-
-class WorkerRegister(_Model):
-    model_config = example(
-        {"name": "node1-0", "host": "node1", "pid": 4242, "processes": 2, "version": "0.1.0"}
-    )
-    name: str = Field(..., min_length=1, max_length=200)
-    host: str = Field(..., max_length=200)
-    pid: int
-    processes: int = Field(1, ge=1, le=1024)
-    version: str = Field(..., max_length=50)
 
 
 class WorkerOut(_Model):

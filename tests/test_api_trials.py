@@ -63,27 +63,37 @@ def test_claim_can_be_limited_to_studies(client):
     assert claim(client, studies=[a])["study_id"] == a
 
 
-def test_builtin_task_carries_early_abort_settings(client):
+def test_builtin_task_carries_the_early_abort_rule_as_its_own_field(client):
     from tests.conftest import builtin_spec
 
     spec = builtin_spec(early_abort={"loss_factor": 4.0, "stall_epochs": 2})
     assert client.post("/api/v1/studies", json=spec).status_code == 201
     task = claim(client)
-    assert task["task"]["settings"]["loss_factor"] == 4.0
-    assert task["task"]["settings"]["stall_epochs"] == 2
-    assert task["task"]["settings"]["hidden_size"] == 32
+    assert task["early_abort"] == {"enabled": True, "loss_factor": 4.0, "stall_epochs": 2}
+    assert task["task"]["settings"] == {"hidden_size": 32}
 
 
-def test_disabled_early_abort_still_gives_a_valid_task(client):
+def test_early_abort_defaults_travel_with_the_task(client):
+    from tests.conftest import custom_spec
+
+    assert client.post("/api/v1/studies", json=custom_spec()).status_code == 201
+    assert claim(client)["early_abort"] == {"enabled": True, "loss_factor": 3.0,
+                                            "stall_epochs": 3}
+
+
+def test_disabled_early_abort_reaches_the_trainer_as_disabled(client):
+    from hpsearch.lease import Task
     from tests.conftest import builtin_spec
     from worker.nn.config import config_from
+    from worker.runner import trainer_settings
 
     spec = builtin_spec(early_abort={"enabled": False})
     assert client.post("/api/v1/studies", json=spec).status_code == 201
-    task = claim(client)
-    settings = {**task["task"]["settings"], **task["params"]}
-    config = config_from(settings, epochs=task["epochs"], seed=task["seed"])
-    assert config.loss_factor >= 1e12 and config.stall_epochs >= 10**6
+    task = Task.from_claim(claim(client))
+    assert task.early_abort.enabled is False
+    config = config_from(trainer_settings(task), epochs=task.epochs, seed=task.seed,
+                         early_abort=task.early_abort.enabled)
+    assert config.early_abort is False and config.loss_factor == 3.0
 
 
 def test_report_is_idempotent_and_stored(client):

@@ -12,7 +12,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from app.cli.main import DEFAULT_SERVER
+from hpsearch.http import default_server, default_token
 
 
 def _number(kind: type, low: float, *, strict: bool) -> Callable[[str], float]:
@@ -57,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         "trainer, or --objective), report every epoch, and finish them.",
     )
     p.add_argument("--server", type=server_url,
-                   default=os.environ.get("HPSEARCH_SERVER", DEFAULT_SERVER),
+                   default=default_server(),
                    help="server URL (env HPSEARCH_SERVER; default %(default)s)")
-    p.add_argument("--token", default=os.environ.get("HPSEARCH_TOKEN"),
+    p.add_argument("--token", default=default_token(),
                    help="worker or admin token (env HPSEARCH_TOKEN)")
     p.add_argument("--study", dest="studies", type=positive_int, action="append", default=[],
                    metavar="ID", help="only claim trials of this study (repeatable)")

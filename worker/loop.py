@@ -1,5 +1,6 @@
 """The worker loop: claim a trial, run it under a background heartbeat, report every step,
-finish it; poll with backoff while the queue is empty.
+finish it; poll with backoff while the queue is empty. The protocol itself is
+``hpsearch.lease``; this adds the worker's signals, polling and progress lines.
 
 Signals: the first SIGTERM/SIGINT lets the current epoch end, releases the trial back to
 the queue and exits 0; a second one exits at once (releasing the trial if the server
@@ -11,29 +12,22 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from app import __version__
-from worker.client import ApiClient, ApiError, Unreachable
-from worker.heartbeat import LOST_STATUSES, Heartbeat
+from hpsearch import lease as protocol
+from hpsearch.http import ApiClient, ApiError, Unreachable
+from hpsearch.lease import Lease
+from worker.heartbeat import LEASE_LOST_SIGNAL, LeaseLost, interrupt_main
 from worker.progress import Progress
 from worker.runner import Outcome, Runner, Task, failure_reason
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-LEASE_LOST_SIGNAL = signal.SIGUSR1
 AUTH_STATUSES = frozenset({401, 403})
 EXIT_FATAL = 3
-CLAIM_RETRY_SECONDS = 5.0
-QUICK_RELEASE_SECONDS = 2.0
-
-
-class LeaseLost(BaseException):
-    """The server gave this worker's trial to someone else (raised in the main thread)."""
 
 
 class Abandoned(BaseException):
@@ -107,7 +101,11 @@ class Worker:
     def _lease_lost(self, trial_id: int) -> None:
         """Called from the heartbeat thread: interrupt the main thread's work now."""
         self.lost = trial_id
-        signal.pthread_kill(threading.main_thread().ident or 0, LEASE_LOST_SIGNAL)
+        interrupt_main()
+
+    def _heartbeat_warning(self, kind: str, message: str) -> None:
+        self.progress.event(kind, message, level="warning",
+                            trial=self.task.id if self.task else None)
 
     def _watch_parent(self, done: threading.Event) -> None:
         while not done.wait(1.0):
@@ -190,71 +188,66 @@ class Worker:
         self.progress.event("stopped", "stopped by signal")
 
     def call(self, method: str, path: str, body: Any, **kwargs: Any) -> Any:
-        """One API call, retried; auth errors are fatal and a 5xx that outlasts the retries
-        counts as an unreachable server."""
+        """One API call under the lease protocol's retry policy; auth errors are fatal."""
         try:
-            return self.api.request(method, path, json=body, **kwargs)
+            return protocol.call(self.api, method, path, body, **kwargs)
         except ApiError as exc:
             if exc.status in AUTH_STATUSES:
                 raise Fatal(f"the server refused this worker: {exc}") from None
-            if exc.status >= 500:
-                raise Unreachable(str(exc)) from None
             raise
 
     def _register(self) -> None:
-        o = self.options
-        body = {"name": o.name, "host": socket.gethostname(), "pid": os.getpid(),
-                "processes": o.processes, "version": __version__}
         try:
-            self.call("POST", "/api/v1/workers/register", body, retry_seconds=CLAIM_RETRY_SECONDS)
+            protocol.register(self.api, self.options.name, processes=self.options.processes)
         except ApiError as exc:
+            if exc.status in AUTH_STATUSES:
+                raise Fatal(f"the server refused this worker: {exc}") from None
             raise Fatal(f"cannot register: {exc}") from None
 
-    def _claim(self) -> Task | None:
-        body = {"worker": self.options.name, "studies": list(self.options.studies) or None}
+    def _claim(self) -> Lease | None:
         try:
-            response = self.call("POST", "/api/v1/trials/claim", body,
-                                  retry_seconds=CLAIM_RETRY_SECONDS)
+            return Lease.claim(self.api, self.options.name, list(self.options.studies),
+                               on_lost=self._lease_lost, on_warning=self._heartbeat_warning)
         except ApiError as exc:
+            if exc.status in AUTH_STATUSES:
+                raise Fatal(f"the server refused this worker: {exc}") from None
             raise Fatal(f"cannot claim trials: {exc}") from None
-        return None if response.status_code == 204 else Task.from_claim(response.json())
 
     # -- one trial ---------------------------------------------------------------------------
 
-    def _run_trial(self, task: Task) -> None:
-        self.task, self.lost = task, None
+    def _run_trial(self, lease: Lease) -> None:
+        self.task, self.lost = lease.task, None
         try:
-            self._trial(task)
+            self._trial(lease)
         finally:
             self.task = None
 
-    def _trial(self, task: Task) -> None:
-        trial = _TrialReports(self, task)
+    def _trial(self, lease: Lease) -> None:
+        task = lease.task
+        trial = _TrialReports(self, lease)
         self.progress.trial_started(task)
-        beat = Heartbeat(self.options.server, self.options.token, task, self._lease_lost,
-                         self.progress)
-        beat.start()
+        lease.start_heartbeat()
         try:
             outcome = self._work(task, trial)
         except LeaseLost:
-            self._end(task, trial, "dropped", "lease lost: another worker has this trial now")
+            self._end(lease, "dropped", "lease lost: another worker has this trial now")
             return
         except Abandoned:
-            self._end(task, trial, "dropped", "server unreachable; the trial returns to the "
+            self._end(lease, "dropped", "server unreachable; the trial returns to the "
                       "queue when its lease expires")
             return
         except Interrupted:
-            self._release(task, "worker interrupted", quick=True)
+            self._release(lease, "worker interrupted", quick=True)
             raise
         finally:
-            beat.stop()
-        if trial.stop == "shutdown":
-            self._release(task, "worker shutting down")
-            self._end(task, trial, "released", "released back to the queue")
+            lease.stop_heartbeat()
+        if trial.shutdown:
+            self._release(lease, "worker shutting down")
+            self._end(lease, "released", "released back to the queue")
             return
-        if trial.stop == "pruned" and outcome.state == "pruned":
-            outcome = Outcome("pruned", outcome.metrics, trial.prune_reason())
-        self._finish(task, outcome, trial)
+        if lease.should_stop and outcome.state == "pruned":
+            outcome = Outcome("pruned", outcome.metrics, lease.prune_reason())
+        self._finish(lease, outcome)
 
     def _work(self, task: Task, trial: _TrialReports) -> Outcome:
         """Run the task; exceptions from the trial itself become a failed outcome."""
@@ -262,74 +255,60 @@ class Worker:
             self.in_work = True
             return self.runner.run(task, trial.send)
         except (Exception, SystemExit) as exc:
-            return Outcome("failed", dict(trial.last), failure_reason(exc))
+            return Outcome("failed", dict(trial.lease.last), failure_reason(exc))
         finally:
             self.in_work = False
 
-    def _finish(self, task: Task, outcome: Outcome, trial: _TrialReports) -> None:
-        body = {"lease_token": task.lease_token, "state": outcome.state,
-                "metrics": outcome.metrics, "reason": outcome.reason}
+    def _finish(self, lease: Lease, outcome: Outcome) -> None:
         try:
-            self.call("POST", f"/api/v1/trials/{task.id}/finish", body)
+            lease.finish(outcome.state, outcome.metrics, outcome.reason)  # type: ignore[arg-type]
+        except protocol.LeaseLost as exc:
+            self._end(lease, "dropped", f"result lease lost: {exc}")
+            return
         except ApiError as exc:
-            lost = "lease lost" if exc.status in LOST_STATUSES else "refused"
-            self._end(task, trial, "dropped", f"result {lost}: {exc}")
+            self._end(lease, "dropped", f"result refused: {exc}")
             return
         except Unreachable as exc:
-            self._end(task, trial, "dropped", f"could not send the result ({exc}); the trial "
+            self._end(lease, "dropped", f"could not send the result ({exc}); the trial "
                       "returns to the queue when its lease expires")
             return
-        self.progress.trial_finished(task, outcome.state, outcome.metrics, outcome.reason,
-                                     trial.steps, time.monotonic() - trial.started)
+        self.progress.trial_finished(lease.task, outcome.state, outcome.metrics, outcome.reason,
+                                     lease.steps, time.monotonic() - lease.started)
 
-    def _release(self, task: Task, reason: str, *, quick: bool = False) -> None:
-        body = {"lease_token": task.lease_token, "reason": reason}
-        limits = {"retry_seconds": 0.0, "timeout": QUICK_RELEASE_SECONDS} if quick else {}
+    def _release(self, lease: Lease, reason: str, *, quick: bool = False) -> None:
         try:
-            self.api.request("POST", f"/api/v1/trials/{task.id}/release", json=body, **limits)
-        except (ApiError, Unreachable) as exc:
-            self.progress.event("release_failed", f"could not release trial {task.id} ({exc}); "
-                                "it returns to the queue when its lease expires",
-                                level="warning", trial=task.id)
+            lease.release(reason, quick=quick)
+        except (ApiError, Unreachable, protocol.LeaseLost) as exc:
+            self.progress.event("release_failed", f"could not release trial {lease.task.id} "
+                                f"({exc}); it returns to the queue when its lease expires",
+                                level="warning", trial=lease.task.id)
 
-    def _end(self, task: Task, trial: _TrialReports, state: str, reason: str) -> None:
-        self.progress.trial_finished(task, state, trial.last, reason, trial.steps,
-                                     time.monotonic() - trial.started)
+    def _end(self, lease: Lease, state: str, reason: str) -> None:
+        self.progress.trial_finished(lease.task, state, lease.last, reason, lease.steps,
+                                     time.monotonic() - lease.started)
 
 
 class _TrialReports:
-    """Sends one trial's per-step reports and remembers why it was told to stop."""
+    """Sends one trial's per-step reports through its lease; a stop signal asks the trial
+    to stop at its next report (``shutdown``)."""
 
-    def __init__(self, worker: Worker, task: Task) -> None:
-        self.worker, self.task = worker, task
-        self.started = time.monotonic()
-        self.stop: str | None = None  # "pruned" by the server, or "shutdown"
-        self.steps = 0
-        self.last: dict[str, Any] = {}
+    def __init__(self, worker: Worker, lease: Lease) -> None:
+        self.worker, self.lease = worker, lease
+        self.shutdown = False
 
     def send(self, step: int, metrics: dict[str, Any]) -> bool:
         """Report ``step`` (retried; idempotent on the server); True means stop."""
-        if self.stop is not None:
+        task = self.lease.task
+        if self.shutdown or self.lease.should_stop:
             return True
-        if self.worker.signals and step < self.task.epochs:
-            self.stop = "shutdown"
+        if self.worker.signals and step < task.epochs:
+            self.shutdown = True
             return True
-        body = {"lease_token": self.task.lease_token, "step": step, "metrics": metrics}
         try:
-            reply = self.worker.call("POST", f"/api/v1/trials/{self.task.id}/report", body)
-        except ApiError as exc:
-            if exc.status in LOST_STATUSES:
-                raise LeaseLost from None
-            raise
+            stop = self.lease.report(step, metrics)
+        except protocol.LeaseLost:
+            raise LeaseLost from None
         except Unreachable as exc:
             raise Abandoned from exc
-        self.steps, self.last = step, metrics
-        self.worker.progress.epoch(self.task, step, metrics, time.monotonic() - self.started)
-        if reply.json()["should_stop"]:
-            self.stop = "pruned"
-        return self.stop is not None
-
-    def prune_reason(self) -> str:
-        value = self.last.get(self.task.metric)
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        return f"pruned by the server after step {self.steps} ({self.task.metric} {shown})"
+        self.worker.progress.epoch(task, step, metrics, time.monotonic() - self.lease.started)
+        return stop

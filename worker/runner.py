@@ -10,51 +10,16 @@ from __future__ import annotations
 
 import functools
 import importlib
-import operator
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hpsearch.lease import Task, TaskError, checked_report
+from hpsearch.lease import failure_reason as failure_reason
+from hpsearch.wire import MAX_REASON as MAX_REASON
+from hpsearch.wire import plain
+
 Send = Callable[[int, dict[str, Any]], bool]
-MAX_REASON = 20_000
-TRACEBACK_LINES = 12
-
-
-class TaskError(Exception):
-    """This worker cannot run the task at all (dataset missing here, objective not importable)."""
-
-
-@dataclass(frozen=True)
-class Task:
-    """The parts of a claimed trial (``app.schemas.TrialTask``) that a worker uses."""
-
-    id: int
-    study_id: int
-    stage: int
-    number: int
-    params: dict[str, Any]
-    kind: str
-    dataset: str | None
-    settings: dict[str, Any]
-    epochs: int
-    seed: int
-    metric: str
-    attempt: int
-    lease_token: str
-    lease_seconds: float
-
-    @classmethod
-    def from_claim(cls, data: Mapping[str, Any]) -> Task:
-        task = data["task"]
-        return cls(
-            id=data["id"], study_id=data["study_id"], stage=data["stage"],
-            number=data["number"], params=dict(data["params"]),
-            kind=task.get("type", "builtin"), dataset=task.get("dataset"),
-            settings=dict(task.get("settings") or {}), epochs=data["epochs"],
-            seed=data["seed"], metric=data["metric"], attempt=data["attempt"],
-            lease_token=data["lease_token"], lease_seconds=float(data["lease_seconds"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -64,34 +29,6 @@ class Outcome:
     state: str  # completed | aborted | pruned | failed
     metrics: dict[str, Any]
     reason: str | None = None
-
-
-def plain(value: Any) -> Any:
-    """``value`` as JSON-ready Python: NumPy scalars and arrays become numbers and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if hasattr(value, "tolist"):
-        return plain(value.tolist())
-    return str(value)
-
-
-def failure_reason(exc: BaseException) -> str:
-    """A one-line summary first (the server groups failures by it), then the last lines of
-    the traceback."""
-    if isinstance(exc, TaskError):
-        head, shown = str(exc), exc.__cause__
-    else:
-        head, shown = f"{type(exc).__name__}: {exc}", exc
-    lines = head.strip().splitlines()
-    summary = lines[0][:1000] if lines else type(exc).__name__
-    tail = []
-    if shown is not None:
-        tail = "".join(traceback.format_exception(shown)).rstrip().splitlines()
-    return "\n".join([summary, *tail[-TRACEBACK_LINES:]])[:MAX_REASON]
 
 
 class Reporter:
@@ -111,17 +48,7 @@ class Reporter:
         self.last: dict[str, Any] = {}
 
     def __call__(self, step: int, metrics: Mapping[str, Any]) -> bool:
-        try:
-            step = operator.index(step)
-        except TypeError:
-            raise TypeError(f"report(step, metrics): step must be an int, got {step!r}") from None
-        if step < 0:
-            raise ValueError(f"report(step, metrics): step must be >= 0, got {step}")
-        if not isinstance(metrics, Mapping):
-            raise TypeError(
-                f"report(step, metrics): metrics must be a dict, got {type(metrics).__name__}"
-            )
-        self.last = plain(metrics)
+        step, self.last = checked_report(step, metrics)
         if not self.stopped:
             self.stopped = self._send(step, self.last)
         return self.stopped
@@ -146,6 +73,14 @@ def load_objective(spec: str) -> Callable[..., Any]:
     return target
 
 
+def trainer_settings(task: Task) -> dict[str, Any]:
+    """The built-in trainer's settings for ``task``: the study's early-abort rule, then the
+    task's fixed settings, then the trial's params (each may override the one before)."""
+    rule = {"loss_factor": task.early_abort.loss_factor,
+            "stall_epochs": task.early_abort.stall_epochs}
+    return {**rule, **task.settings, **task.params}
+
+
 class Runner:
     """Runs builtin tasks with the NumPy trainer and custom tasks with ``objective``."""
 
@@ -165,8 +100,8 @@ class Runner:
         if task.dataset is None:
             raise TaskError("the built-in trainer needs a dataset; the task has none")
         try:
-            config = config_from({**task.settings, **task.params}, epochs=task.epochs,
-                                 seed=task.seed)
+            config = config_from(trainer_settings(task), epochs=task.epochs, seed=task.seed,
+                                 early_abort=task.early_abort.enabled)
         except ConfigError as exc:
             raise TaskError(f"bad training settings: {exc}") from None
         try:

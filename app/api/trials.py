@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -12,6 +10,7 @@ from app.api import convert
 from app.deps import CanRead, DbDep, WorkerDep
 from app.schemas import (
     ClaimRequest,
+    EarlyAbort,
     FinishRequest,
     LeaseOut,
     LeaseRequest,
@@ -27,9 +26,6 @@ from app.schemas import (
 from app.services import trials
 
 router = APIRouter(prefix="/trials", tags=["trials"])
-# Early abort switched off: a factor and a patience no run reaches.
-DISABLED_LOSS_FACTOR = 1e12
-DISABLED_STALL_EPOCHS = 10**6
 
 
 def json_response(model: BaseModel) -> Response:
@@ -65,7 +61,8 @@ def claim(body: ClaimRequest, ctx: WorkerDep) -> Response:
         stage=trial.stage_index,
         number=trial.number,
         params=trial.params,
-        task=worker_task(meta.spec),
+        task=TaskSpec.model_validate(meta.spec["task"]),
+        early_abort=EarlyAbort.model_validate(meta.spec.get("early_abort") or {}),
         epochs=trial.epochs,
         seed=trial.seed,
         metric=meta.metric,
@@ -78,19 +75,6 @@ def claim(body: ClaimRequest, ctx: WorkerDep) -> Response:
     # What FastAPI sends for a model under response_model=None (JSON floats as Python
     # writes them, e.g. 1e-06), without its recursive jsonable_encoder walk.
     return JSONResponse(task.model_dump(mode="json"))
-
-
-def worker_task(spec: dict[str, Any]) -> TaskSpec:
-    """The study's task, with the early-abort rule folded into the trainer settings."""
-    task = TaskSpec.model_validate(spec["task"])
-    if task.type != "builtin":
-        return task
-    abort = spec.get("early_abort", {})
-    extra = {"loss_factor": abort.get("loss_factor", 3.0),
-             "stall_epochs": abort.get("stall_epochs", 3)}
-    if not abort.get("enabled", True):  # finite, so the task stays valid JSON
-        extra = {"loss_factor": DISABLED_LOSS_FACTOR, "stall_epochs": DISABLED_STALL_EPOCHS}
-    return task.model_copy(update={"settings": {**extra, **task.settings}})
 
 
 @router.post("/{trial_id}/heartbeat", response_model=LeaseOut)

@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable
 
 from app import __version__
-
-DEFAULT_SERVER = "http://127.0.0.1:8000"
+from hpsearch.http import DEFAULT_SERVER
 
 # Commands that parse their own arguments: name -> (module, help).
 DELEGATED = {
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command; expected failures print one line and exit non-zero."""
     from app.errors import ServiceError
-    from worker.client import ApiError, Unreachable
+    from hpsearch.http import ApiError, Unreachable
 
     try:
         return handler(args)

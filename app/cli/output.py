@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from worker.client import ApiClient
+from hpsearch.http import ApiClient
 
 # Piped output is read by tools or later by people: do not fold it at 80 columns.
 PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160

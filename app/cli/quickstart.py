@@ -193,7 +193,7 @@ def _follow(api: Any, study_id: int, workers: subprocess.Popen[bytes], log: Path
 def run(args: argparse.Namespace) -> int:
     from app.cli import output
     from app.cli.studies import leaderboard, print_study
-    from worker.client import ApiClient
+    from hpsearch.http import ApiClient
 
     if args.processes < 1:
         raise CliError("--processes must be >= 1")

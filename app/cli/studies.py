@@ -15,7 +15,7 @@ from rich.markup import escape
 from app.cli import output
 from app.cli.main import CliError
 from app.cli.output import fmt
-from worker.client import ApiError, Unreachable
+from hpsearch.http import ApiError, Unreachable, error_detail
 
 CURVE_METRICS = ("train_loss", "train_accuracy", "val_accuracy", "learning_rate")
 SHORT_METRICS = {"val_accuracy": "val_acc", "test_accuracy": "test_acc"}
@@ -196,19 +196,12 @@ def export(args: argparse.Namespace) -> int:
             with api.http.stream("GET", path, params={"format": args.format}) as response:
                 if response.is_error:
                     response.read()
-                    raise ApiError(response.status_code, _detail(response), "GET", path)
+                    raise ApiError(response.status_code, error_detail(response), "GET", path)
                 for chunk in response.iter_text():
                     sys.stdout.write(chunk)
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach the hpsearch server at {api.server} ({exc})") from exc
     return 0
-
-
-def _detail(response: httpx.Response) -> Any:
-    try:
-        return response.json().get("detail", response.text)
-    except ValueError:
-        return response.text or response.reason_phrase
 
 
 def leaderboard(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -66,6 +67,19 @@ def test_non_finite_loss_aborts(digits: Dataset) -> None:
     assert "non-finite" in (result.reason or "")
     assert result.metrics["train_loss"] is None  # JSON has no NaN
     json.dumps(result.metrics, allow_nan=False)
+
+
+def test_early_abort_off_keeps_diverging_and_stalled_runs_going(digits: Dataset) -> None:
+    config = TrainConfig(epochs=2, learning_rate=3.0, optimizer="sgd", monitor=False)
+    assert train(config, digits).state == "aborted"  # loss past 3x the initial loss
+    diverging = train(dataclasses.replace(config, early_abort=False), digits)
+    assert diverging.state == "completed" and diverging.metrics["epochs_run"] == 2
+    stalled = train(TrainConfig(epochs=4, learning_rate=1e-9, optimizer="sgd",
+                                early_abort=False, monitor=False), digits)
+    assert stalled.state == "completed" and stalled.metrics["epochs_run"] == 4
+    nan = train(TrainConfig(epochs=2, learning_rate=1e30, optimizer="sgd", early_abort=False),
+                digits)
+    assert nan.state == "aborted" and "non-finite" in (nan.reason or "")
 
 
 def test_divergence_guard_smooths_and_words_the_reason() -> None:

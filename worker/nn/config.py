@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hpsearch.defaults import EARLY_ABORT_LOSS_FACTOR, EARLY_ABORT_STALL_EPOCHS
+
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "tanh", "sigmoid", "maxout")
 INITS = ("small", "xavier", "he")
 PREPROCESSINGS = ("none", "mean_image", "per_channel_mean", "standardize")
@@ -57,8 +59,9 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     seed: int = 0
-    loss_factor: float = 3.0
-    stall_epochs: int = 3
+    loss_factor: float = EARLY_ABORT_LOSS_FACTOR
+    stall_epochs: int = EARLY_ABORT_STALL_EPOCHS  # 0: never abort a stalled run
+    early_abort: bool = True  # False: only a non-finite loss aborts
     train_acc_sample: int = 1000
     monitor: bool = True
 
@@ -118,10 +121,11 @@ _INTS = frozenset(
         "train_acc_sample",
     }
 )
-_BOOLS = frozenset({"batchnorm", "monitor"})
+_BOOLS = frozenset({"batchnorm", "monitor", "early_abort"})
 
 KNOWN_PARAMS: frozenset[str] = frozenset(
-    f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("epochs", "seed")
+    f.name for f in dataclasses.fields(TrainConfig)
+    if f.name not in ("epochs", "seed", "early_abort")
 )
 
 
@@ -208,18 +212,21 @@ def _coerce(name: str, value: object) -> object:
     return number
 
 
-def config_from(settings: Mapping[str, object], *, epochs: int, seed: int) -> TrainConfig:
-    """Build and validate a TrainConfig; ``epochs`` and ``seed`` come from the server.
+def config_from(settings: Mapping[str, object], *, epochs: int, seed: int,
+                early_abort: bool = True) -> TrainConfig:
+    """Build and validate a TrainConfig; ``epochs``, ``seed`` and whether early abort is on
+    come from the server.
 
     Raises ConfigError naming an unknown key (listing the known ones) or a bad value.
     """
     for key in settings:
         if key not in KNOWN_PARAMS:
-            note = " (set by the server)" if key in ("epochs", "seed") else ""
+            note = " (set by the server)" if key in ("epochs", "seed", "early_abort") else ""
             raise ConfigError(
                 f"unknown parameter {key!r}{note}; known parameters: "
                 + ", ".join(sorted(KNOWN_PARAMS))
             )
     if "hidden_sizes" in settings and ("hidden_size" in settings or "num_layers" in settings):
         raise ConfigError("give either 'hidden_sizes' or 'hidden_size'/'num_layers', not both")
-    return TrainConfig(**dict(settings), epochs=epochs, seed=seed)  # type: ignore[arg-type]
+    return TrainConfig(**dict(settings), epochs=epochs, seed=seed,  # type: ignore[arg-type]
+                       early_abort=early_abort)

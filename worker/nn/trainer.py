@@ -181,7 +181,7 @@ def _train(config: TrainConfig, data: Dataset, on_epoch: OnEpoch | None) -> Trai
     X_sample, y_sample = X_train[pick], y_train[pick]
     chance = float(np.bincount(y_val, minlength=data.num_classes).max()) / len(y_val)
     before = np.empty_like(model.flat_params) if config.monitor else None
-    guard = DivergenceGuard(config.loss_factor)
+    guard = DivergenceGuard(config.loss_factor if config.early_abort else math.inf)
 
     history: list[dict[str, Any]] = []
     state, reason = "completed", None
@@ -269,6 +269,6 @@ def _stalled(
 ) -> bool:
     """After ``stall_epochs`` epochs: the loss is not clearly below the initial loss and the
     val accuracy is still near chance."""
-    if not config.stall_epochs or epoch < config.stall_epochs:
+    if not config.early_abort or not config.stall_epochs or epoch < config.stall_epochs:
         return False
     return loss >= (1 - STALL_LOSS_DROP) * initial and val_acc <= chance + STALL_CHANCE_MARGIN
