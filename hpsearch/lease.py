@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import operator
 import os
+import random
 import socket
 import threading
 import time
@@ -130,7 +131,14 @@ def register(api: ApiClient, name: str, *, processes: int = 1) -> None:
 
 
 def default_name() -> str:
+    """What a claimer is called unless told: HOST-PID."""
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def poll_delay(attempt: int, cap: float) -> float:
+    """How long to wait before polling an empty queue again: exponential backoff from
+    0.25 s up to ``cap``, with jitter."""
+    return min(cap, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 class Lease:

@@ -10,7 +10,6 @@ answers within a second or two). A lost lease (409) interrupts the trial's work 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import threading
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 from hpsearch import lease as protocol
 from hpsearch.http import ApiClient, ApiError, Unreachable
-from hpsearch.lease import Lease
+from hpsearch.lease import Lease, poll_delay
 from worker.heartbeat import LEASE_LOST_SIGNAL, LeaseLost, interrupt_main
 from worker.progress import Progress
 from worker.runner import Outcome, Runner, Task, failure_reason
@@ -60,11 +59,6 @@ class Options:
     processes: int = 1  # how many worker processes this node runs (registered)
     parent: int | None = None  # the supervisor's pid: stop when it goes away
     blas_threads: int | None = None  # as limited at start (shown, not enforced here)
-
-
-def poll_delay(attempt: int, cap: float) -> float:
-    """Exponential backoff from 0.25 s up to ``cap``, with jitter."""
-    return min(cap, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 class Worker:
