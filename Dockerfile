@@ -10,6 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY hpsearch ./hpsearch
 COPY worker ./worker
 COPY migrations ./migrations
 RUN pip install . \

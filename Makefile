@@ -16,11 +16,11 @@ quickstart: $(STAMP)
 	$(BIN)/hpsearch quickstart
 
 test: $(STAMP)
-	$(BIN)/ruff check app worker tests benchmarks migrations
+	$(BIN)/ruff check app worker hpsearch examples tests benchmarks migrations
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app worker tests benchmarks migrations
+	$(BIN)/ruff check app worker hpsearch examples tests benchmarks migrations
 
 bench-server: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

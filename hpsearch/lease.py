@@ -138,7 +138,7 @@ def default_name() -> str:
 def poll_delay(attempt: int, cap: float) -> float:
     """How long to wait before polling an empty queue again: exponential backoff from
     0.25 s up to ``cap``, with jitter."""
-    return min(cap, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
+    return min(cap, 0.25 * 2.0 ** min(attempt, 64)) * random.uniform(0.5, 1.0)
 
 
 class Lease:

@@ -67,8 +67,8 @@ class EarlyAbort(WireModel):
     ``enabled: false`` switches both checks off (a non-finite loss still aborts)."""
 
     enabled: bool = True
-    loss_factor: float = Field(EARLY_ABORT_LOSS_FACTOR, gt=1, allow_inf_nan=False)
-    stall_epochs: int = Field(EARLY_ABORT_STALL_EPOCHS, ge=1, le=1000)
+    loss_factor: float = Field(default=EARLY_ABORT_LOSS_FACTOR, gt=1, allow_inf_nan=False)
+    stall_epochs: int = Field(default=EARLY_ABORT_STALL_EPOCHS, ge=1, le=1000)
 
 
 class TaskSpec(WireModel):
