@@ -154,10 +154,6 @@ class StudySpec(_Model):
     @field_validator("task")
     @classmethod
     def _task(cls, task: TaskSpec) -> TaskSpec:
-        if task.dataset is not None:
-            from worker.datasets import validate_spec
-
-            validate_spec(task.dataset)
         if task.type == "builtin":
             if task.dataset is None:
                 raise ValueError("a builtin task needs a dataset (digits, mnist1d, spiral, ...)")

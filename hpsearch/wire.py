@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from hpsearch.defaults import EARLY_ABORT_LOSS_FACTOR, EARLY_ABORT_STALL_EPOCHS
 
 FinalState = Literal["completed", "aborted", "pruned", "failed"]
 MAX_REASON = 20_000
+DATASET_NAMES = ("digits", "mnist1d", "spiral")
+DATASET_PREFIXES = ("npz:", "cifar10:")
 
 
 def json_safe(value: Any) -> Any:
@@ -44,6 +46,21 @@ def plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return plain(value.tolist())
     return str(value)
+
+
+def dataset_problem(spec: object) -> str | None:
+    """What is wrong with the syntax of a dataset spec, or None (nothing is loaded)."""
+    if not isinstance(spec, str):
+        return f"dataset spec must be a string, not {type(spec).__name__}"
+    if spec in DATASET_NAMES:
+        return None
+    for prefix in DATASET_PREFIXES:
+        if spec.startswith(prefix):
+            if not spec[len(prefix):].strip():
+                return f"dataset spec {spec!r} needs a path after {prefix!r}"
+            return None
+    return (f"unknown dataset {spec!r}; use one of {', '.join(DATASET_NAMES)} "
+            f"or {' / '.join(p + 'PATH' for p in DATASET_PREFIXES)}")
 
 
 # Metrics keep non-finite floats as strings ("inf", "nan") so every database stores them.
@@ -83,6 +100,14 @@ class TaskSpec(WireModel):
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Fixed model and training settings"
     )
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str | None) -> str | None:
+        problem = None if v is None else dataset_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
 
 # --- the lease protocol --------------------------------------------------------------

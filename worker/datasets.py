@@ -20,9 +20,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hpsearch.wire import DATASET_NAMES as DATASET_NAMES
+from hpsearch.wire import dataset_problem
+
 Array = np.ndarray
-DATASET_NAMES = ("digits", "mnist1d", "spiral")
-PREFIXES = ("npz:", "cifar10:")
 VAL_FRACTION = 0.15
 TEST_FRACTION = 0.15
 CIFAR_VAL = 1000  # the last examples of the training batches, as in the CS231n assignments
@@ -49,19 +50,9 @@ class Dataset:
 
 def validate_spec(spec: str) -> None:
     """Check the syntax of a dataset spec without loading anything."""
-    if not isinstance(spec, str):
-        raise DatasetError(f"dataset spec must be a string, not {type(spec).__name__}")
-    if spec in DATASET_NAMES:
-        return
-    for prefix in PREFIXES:
-        if spec.startswith(prefix):
-            if not spec[len(prefix) :].strip():
-                raise DatasetError(f"dataset spec {spec!r} needs a path after {prefix!r}")
-            return
-    raise DatasetError(
-        f"unknown dataset {spec!r}; use one of {', '.join(DATASET_NAMES)} "
-        f"or {' / '.join(p + 'PATH' for p in PREFIXES)}"
-    )
+    problem = dataset_problem(spec)
+    if problem is not None:
+        raise DatasetError(problem)
 
 
 def load_dataset(spec: str, seed: int = 0) -> Dataset:

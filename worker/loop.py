@@ -148,12 +148,12 @@ class Worker:
         registered = unreachable = False
         idle_since, polls = time.monotonic(), 0
         while not self.signals:
-            task = None
+            lease = None
             try:
                 if not registered:
                     self._register()
                     registered = True
-                task = self._claim()
+                lease = self._claim()
                 if unreachable:
                     self.progress.event("reconnected", f"server {o.server} is back")
                 unreachable = False
@@ -161,7 +161,7 @@ class Worker:
                 if not unreachable and not self.signals:
                     self.progress.event("unreachable", f"{exc}; retrying", level="warning")
                 unreachable = True
-            if task is None:
+            if lease is None:
                 idle = time.monotonic() - idle_since
                 if o.idle_exit is not None and idle >= o.idle_exit:
                     self.progress.event("idle_exit", f"no work for {idle:.0f}s; exiting")
@@ -173,22 +173,13 @@ class Worker:
                 self.stopping.wait(delay)
                 continue
             polls = 0
-            self._run_trial(task)
+            self._run_trial(lease)
             self.trials += 1
             idle_since = time.monotonic()
             if o.max_trials is not None and self.trials >= o.max_trials:
                 self.progress.event("max_trials", f"{self.trials} trials done; exiting")
                 return
         self.progress.event("stopped", "stopped by signal")
-
-    def call(self, method: str, path: str, body: Any, **kwargs: Any) -> Any:
-        """One API call under the lease protocol's retry policy; auth errors are fatal."""
-        try:
-            return protocol.call(self.api, method, path, body, **kwargs)
-        except ApiError as exc:
-            if exc.status in AUTH_STATUSES:
-                raise Fatal(f"the server refused this worker: {exc}") from None
-            raise
 
     def _register(self) -> None:
         try:

@@ -17,7 +17,7 @@ def test_defaults_and_known_params() -> None:
     assert config.hidden_sizes == (100,) and config.loss_factor == 3.0
     assert config.stall_epochs == 3 and config.monitor is True
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert fields - KNOWN_PARAMS == {"epochs", "seed"}
+    assert fields - KNOWN_PARAMS == {"epochs", "seed", "early_abort"}  # set by the server
     assert isinstance(KNOWN_PARAMS, frozenset)
 
 
