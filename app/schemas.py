@@ -10,11 +10,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from app.bounds import INT32_MAX, Int32, JsonObject, check_json_any_float
 from app.search.pruning import PruningPolicy
 from app.search.refine import RefinePolicy, default_plan
 from app.search.samplers import SamplerName
@@ -26,6 +28,7 @@ StudyState = Literal["running", "paused", "cancelled", "completed"]
 Role = Literal["admin", "submit", "worker", "read"]
 
 MAX_BUDGET = 10_000_000
+MAX_STAGE_TRIALS = 100_000
 DEFAULT_MAX_EPOCHS = 50
 EXAMPLE_SPACE = {
     "learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
@@ -47,7 +50,9 @@ def timestamp(seconds: float | None) -> datetime | None:
 
 
 # Metrics keep non-finite floats as strings ("inf", "nan") so every database stores them.
-Metrics = Annotated[dict[str, Any], AfterValidator(json_safe)]
+Metrics = Annotated[
+    dict[str, Any], AfterValidator(check_json_any_float), AfterValidator(json_safe)
+]
 
 
 class Objective(_Model):
@@ -64,7 +69,7 @@ class TaskSpec(_Model):
     dataset: str | None = Field(
         None, description="digits | mnist1d | spiral | npz:PATH | cifar10:DIR (builtin only)"
     )
-    settings: dict[str, Any] = Field(
+    settings: JsonObject = Field(
         default_factory=dict, description="Fixed model and training settings"
     )
 
@@ -83,21 +88,23 @@ class EarlyAbort(_Model):
 
     enabled: bool = True
     loss_factor: float = Field(3.0, gt=1, allow_inf_nan=False)
-    stall_epochs: int = Field(3, ge=1, le=1000)
+    stall_epochs: StrictInt = Field(3, ge=1, le=1000)
 
 
 class StageSpec(_Model):
     """One stage: a number of trials, or a budget of epochs to spend on as many as fit."""
 
-    trials: int | None = Field(None, ge=1, le=100_000, description="Trials to sample")
-    budget: int | None = Field(
+    trials: StrictInt | None = Field(
+        None, ge=1, le=MAX_STAGE_TRIALS, description="Trials to sample"
+    )
+    budget: StrictInt | None = Field(
         None,
         ge=1,
         le=MAX_BUDGET,
         description="Instead of trials: epochs to train in this stage (aborted and pruned "
         "trials count what they ran); trials are sampled until it is spent",
     )
-    epochs: int = Field(..., ge=1, le=100_000, description="Epochs per trial (at most)")
+    epochs: StrictInt = Field(..., ge=1, le=100_000, description="Epochs per trial (at most)")
     sampler: SamplerName | None = Field(None, description="Defaults to the study's sampler")
     pruning: PruningPolicy | None = Field(
         None, description="Defaults to median pruning for stages longer than 2 epochs"
@@ -107,6 +114,7 @@ class StageSpec(_Model):
     def _size(self) -> StageSpec:
         if (self.trials is None) == (self.budget is None):
             raise ValueError("a stage takes either trials or budget (epochs), exactly one")
+        check_budget_trials(self.budget, self.epochs)
         return self
 
 
@@ -135,14 +143,14 @@ class StudySpec(_Model):
     stages: list[StageSpec] | None = Field(
         None, min_length=1, max_length=50, description="The plan; or give budget instead"
     )
-    budget: int | None = Field(
+    budget: StrictInt | None = Field(
         None,
         ge=1,
         le=MAX_BUDGET,
         description="Instead of stages: epochs to train in all, planned as the default "
         "coarse-to-fine (three stages spending 30%, 30% and 40%, Sobol-sampled, pruned)",
     )
-    max_epochs: int | None = Field(
+    max_epochs: StrictInt | None = Field(
         None,
         ge=1,
         le=100_000,
@@ -151,8 +159,8 @@ class StudySpec(_Model):
     sampler: SamplerName = "random"
     refine: RefinePolicy = Field(default_factory=RefinePolicy)
     early_abort: EarlyAbort = Field(default_factory=EarlyAbort)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    max_attempts: int | None = Field(None, ge=1, le=100)
+    seed: StrictInt = Field(0, ge=0, le=INT32_MAX)
+    max_attempts: StrictInt | None = Field(None, ge=1, le=100)
 
     @model_validator(mode="after")
     def _plan(self) -> StudySpec:
@@ -195,6 +203,15 @@ class StudySpec(_Model):
         if task is not None and task.type == "builtin":
             check_space_for_trainer(space, task.settings)
         return space
+
+
+def check_budget_trials(budget: int | None, epochs: int) -> None:
+    """Refuse a budget that buys more full-length trials than a stage may hold."""
+    if budget is not None and budget // epochs > MAX_STAGE_TRIALS:
+        raise ValueError(
+            f"budget: {budget} epochs buy {budget // epochs} trials of {epochs} epochs; "
+            f"a stage holds at most {MAX_STAGE_TRIALS} trials (raise epochs or lower budget)"
+        )
 
 
 def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> None:
@@ -288,7 +305,7 @@ class StudyList(_Model):
 
 
 class EnqueueItem(_Model):
-    params: dict[str, Any]
+    params: JsonObject
     result: FinishRequest | None = Field(
         None, description="Record an externally trained result instead of queuing the trial"
     )
@@ -314,11 +331,15 @@ class RefineRequest(_Model):
         {"policy": {"top_k": 5, "on_edge": "expand"}, "trials": 20, "epochs": 10}
     )
     policy: RefinePolicy | None = Field(None, description="Override the study's policy")
-    trials: int | None = Field(None, ge=1, le=100_000, description="Trials of the new stage")
-    budget: int | None = Field(
+    trials: StrictInt | None = Field(
+        None, ge=1, le=MAX_STAGE_TRIALS, description="Trials of the new stage"
+    )
+    budget: StrictInt | None = Field(
         None, ge=1, le=MAX_BUDGET, description="Or: epochs the new stage may train in all"
     )
-    epochs: int | None = Field(None, ge=1, le=100_000, description="Epochs of the new stage")
+    epochs: StrictInt | None = Field(
+        None, ge=1, le=100_000, description="Epochs of the new stage"
+    )
 
     @model_validator(mode="after")
     def _size(self) -> RefineRequest:
@@ -333,7 +354,9 @@ class RefineRequest(_Model):
 class ClaimRequest(_Model):
     model_config = example({"worker": "node1-0", "studies": [1]})
     worker: str = Field(..., min_length=1, max_length=200)
-    studies: list[int] | None = Field(None, description="Only claim from these studies")
+    studies: list[Int32] | None = Field(
+        None, max_length=1000, description="Only claim from these studies"
+    )
 
 
 class TrialTask(_Model):
@@ -368,7 +391,9 @@ class ReportRequest(LeaseRequest):
     model_config = example(
         {"lease_token": "q1w2e3", "step": 3, "metrics": {"train_loss": 0.41, "val_accuracy": 0.93}}
     )
-    step: int = Field(..., ge=0, le=10_000_000)
+    step: StrictInt = Field(
+        ..., ge=0, le=10_000_000, description="Epochs trained so far, at most the trial's"
+    )
     metrics: Metrics
 
 
@@ -461,8 +486,8 @@ class WorkerRegister(_Model):
     )
     name: str = Field(..., min_length=1, max_length=200)
     host: str = Field(..., max_length=200)
-    pid: int
-    processes: int = Field(1, ge=1, le=1024)
+    pid: StrictInt = Field(..., ge=0, le=INT32_MAX)
+    processes: StrictInt = Field(1, ge=1, le=1024)
     version: str = Field(..., max_length=50)
 
 

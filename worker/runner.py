@@ -115,8 +115,11 @@ class Reporter:
             step = operator.index(step)
         except TypeError:
             raise TypeError(f"report(step, metrics): step must be an int, got {step!r}") from None
-        if step < 0:
-            raise ValueError(f"report(step, metrics): step must be >= 0, got {step}")
+        if not 0 <= step <= self.epochs:
+            raise ValueError(
+                f"report(step, metrics): step must be in [0, {self.epochs}] (the trial's "
+                f"epochs), got {step}"
+            )
         if not isinstance(metrics, Mapping):
             raise TypeError(
                 f"report(step, metrics): metrics must be a dict, got {type(metrics).__name__}"
