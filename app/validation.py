@@ -22,7 +22,6 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import Invalid, ServiceError
@@ -202,35 +201,31 @@ def document_errors(app: FastAPI, api_prefix: str) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _add_errors(build(), app, api_prefix)
+            _add_errors(build(), api_prefix)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _add_errors(schema: dict[str, Any], app: FastAPI, api_prefix: str) -> None:
+def _add_errors(schema: dict[str, Any], api_prefix: str) -> None:
     schema.setdefault("components", {}).setdefault("schemas", {})["ErrorMessage"] = (
         ERROR_MESSAGE
     )
-    for route in app.routes:
-        if not (isinstance(route, APIRoute) and route.include_in_schema):
-            continue
-        for method in route.methods:
-            op = schema["paths"].get(route.path_format, {}).get(method.lower())
-            if op is None:
-                continue
+    for path, item in schema.get("paths", {}).items():
+        for op in item.values():
+            responses = op.setdefault("responses", {})
             codes = set()
-            if route.path_format.startswith(api_prefix):
+            if path.startswith(api_prefix):
                 codes |= {401, 403, 503}
-            if "{" in route.path_format:
+            if "{" in path:
                 codes.add(404)
             if "requestBody" in op:
                 codes.add(413)
-                op["responses"].setdefault("422", _validation_error())
-            for code in sorted(codes):
-                op["responses"].setdefault(str(code), _error(code))
-            if "409" in op["responses"]:
-                op["responses"]["409"] = _error(409)
+                responses.setdefault("422", _validation_error())
+            if "409" in responses:
+                codes.add(409)
+            for code in codes:
+                responses[str(code)] = _error(code)
 
 
 def _error(code: int) -> dict[str, Any]:
