@@ -6,10 +6,13 @@ from __future__ import annotations
 class ServiceError(Exception):
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, location: str = "body"
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.field = field
+        self.field = field  # dotted, e.g. "trials.0.params"
+        self.location = location  # where the field is: "body", "query" or "path"
 
 
 class NotFound(ServiceError):

@@ -17,10 +17,10 @@ from app.api import export, leaderboard, points, studies, tokens, trials, worker
 from app.config import Settings
 from app.db import Database
 from app.deps import AuthCache
-from app.errors import ServiceError
 from app.migrate import schema_problem, upgrade
 from app.services import tokens as token_service
 from app.services.trials import expire_leases
+from app.validation import install_error_handlers
 from app.web import pages
 
 log = logging.getLogger("hpsearch.server")
@@ -90,14 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Hyperparameter random search with coarse-to-fine refinement",
         lifespan=lifespan,
     )
+    install_error_handlers(app, api_prefix=API_PREFIX)
     app.add_middleware(logs.AccessLogMiddleware)
-
-    @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        body: dict[str, object] = {"detail": exc.message}
-        if exc.field:
-            body["field"] = exc.field
-        return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(OperationalError)
     async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:

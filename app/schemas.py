@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import (
     ConfigDict,
     Field,
+    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -18,6 +19,7 @@ from app.search.pruning import PruningPolicy
 from app.search.refine import RefinePolicy, default_plan
 from app.search.samplers import SamplerName
 from app.search.space import Choice, Fixed, SearchSpace
+from hpsearch.bounds import INT32_MAX, JsonObject
 from hpsearch.wire import (  # noqa: F401  (the trial protocol, re-exported)
     ClaimRequest,
     EarlyAbort,
@@ -42,6 +44,7 @@ StudyState = Literal["running", "paused", "cancelled", "completed"]
 Role = Literal["admin", "submit", "worker", "read"]
 
 MAX_BUDGET = 10_000_000
+MAX_STAGE_TRIALS = 100_000
 DEFAULT_MAX_EPOCHS = 50
 EXAMPLE_SPACE = {
     "learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
@@ -61,15 +64,17 @@ class Objective(_Model):
 class StageSpec(_Model):
     """One stage: a number of trials, or a budget of epochs to spend on as many as fit."""
 
-    trials: int | None = Field(None, ge=1, le=100_000, description="Trials to sample")
-    budget: int | None = Field(
+    trials: StrictInt | None = Field(
+        None, ge=1, le=MAX_STAGE_TRIALS, description="Trials to sample"
+    )
+    budget: StrictInt | None = Field(
         None,
         ge=1,
         le=MAX_BUDGET,
         description="Instead of trials: epochs to train in this stage (aborted and pruned "
         "trials count what they ran); trials are sampled until it is spent",
     )
-    epochs: int = Field(..., ge=1, le=100_000, description="Epochs per trial (at most)")
+    epochs: StrictInt = Field(..., ge=1, le=100_000, description="Epochs per trial (at most)")
     sampler: SamplerName | None = Field(None, description="Defaults to the study's sampler")
     pruning: PruningPolicy | None = Field(
         None, description="Defaults to median pruning for stages longer than 2 epochs"
@@ -79,6 +84,7 @@ class StageSpec(_Model):
     def _size(self) -> StageSpec:
         if (self.trials is None) == (self.budget is None):
             raise ValueError("a stage takes either trials or budget (epochs), exactly one")
+        check_budget_trials(self.budget, self.epochs)
         return self
 
 
@@ -107,14 +113,14 @@ class StudySpec(_Model):
     stages: list[StageSpec] | None = Field(
         None, min_length=1, max_length=50, description="The plan; or give budget instead"
     )
-    budget: int | None = Field(
+    budget: StrictInt | None = Field(
         None,
         ge=1,
         le=MAX_BUDGET,
         description="Instead of stages: epochs to train in all, planned as the default "
         "coarse-to-fine (three stages spending 30%, 30% and 40%, Sobol-sampled, pruned)",
     )
-    max_epochs: int | None = Field(
+    max_epochs: StrictInt | None = Field(
         None,
         ge=1,
         le=100_000,
@@ -123,8 +129,8 @@ class StudySpec(_Model):
     sampler: SamplerName = "random"
     refine: RefinePolicy = Field(default_factory=RefinePolicy)
     early_abort: EarlyAbort = Field(default_factory=EarlyAbort)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    max_attempts: int | None = Field(None, ge=1, le=100)
+    seed: StrictInt = Field(0, ge=0, le=INT32_MAX)
+    max_attempts: StrictInt | None = Field(None, ge=1, le=100)
 
     @model_validator(mode="after")
     def _plan(self) -> StudySpec:
@@ -167,6 +173,15 @@ class StudySpec(_Model):
         if task is not None and task.type == "builtin":
             check_space_for_trainer(space, task.settings)
         return space
+
+
+def check_budget_trials(budget: int | None, epochs: int) -> None:
+    """Refuse a budget that buys more full-length trials than a stage may hold."""
+    if budget is not None and budget // epochs > MAX_STAGE_TRIALS:
+        raise ValueError(
+            f"budget: {budget} epochs buy {budget // epochs} trials of {epochs} epochs; "
+            f"a stage holds at most {MAX_STAGE_TRIALS} trials (raise epochs or lower budget)"
+        )
 
 
 def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> None:
@@ -260,7 +275,7 @@ class StudyList(_Model):
 
 
 class EnqueueItem(_Model):
-    params: dict[str, Any]
+    params: JsonObject
     result: FinishRequest | None = Field(
         None, description="Record an externally trained result instead of queuing the trial"
     )
@@ -286,11 +301,15 @@ class RefineRequest(_Model):
         {"policy": {"top_k": 5, "on_edge": "expand"}, "trials": 20, "epochs": 10}
     )
     policy: RefinePolicy | None = Field(None, description="Override the study's policy")
-    trials: int | None = Field(None, ge=1, le=100_000, description="Trials of the new stage")
-    budget: int | None = Field(
+    trials: StrictInt | None = Field(
+        None, ge=1, le=MAX_STAGE_TRIALS, description="Trials of the new stage"
+    )
+    budget: StrictInt | None = Field(
         None, ge=1, le=MAX_BUDGET, description="Or: epochs the new stage may train in all"
     )
-    epochs: int | None = Field(None, ge=1, le=100_000, description="Epochs of the new stage")
+    epochs: StrictInt | None = Field(
+        None, ge=1, le=100_000, description="Epochs of the new stage"
+    )
 
     @model_validator(mode="after")
     def _size(self) -> RefineRequest:

@@ -96,15 +96,18 @@ def failure_reason(exc: BaseException) -> str:
     return "\n".join([summary, *tail[-TRACEBACK_LINES:]])[:MAX_REASON]
 
 
-def checked_report(step: Any, metrics: Any) -> tuple[int, dict[str, Any]]:
-    """``(step, metrics)`` of a report, checked (a non-negative int and a mapping) and made
-    JSON-ready."""
+def checked_report(step: Any, metrics: Any, epochs: int) -> tuple[int, dict[str, Any]]:
+    """``(step, metrics)`` of a report, checked (an int in [0, ``epochs``], the trial's
+    epochs, and a mapping) and made JSON-ready."""
     try:
         step = operator.index(step)
     except TypeError:
         raise TypeError(f"report(step, metrics): step must be an int, got {step!r}") from None
-    if step < 0:
-        raise ValueError(f"report(step, metrics): step must be >= 0, got {step}")
+    if not 0 <= step <= epochs:
+        raise ValueError(
+            f"report(step, metrics): step must be in [0, {epochs}] (the trial's epochs), "
+            f"got {step}"
+        )
     if not isinstance(metrics, Mapping):
         raise TypeError(
             f"report(step, metrics): metrics must be a dict, got {type(metrics).__name__}"

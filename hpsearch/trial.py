@@ -74,7 +74,7 @@ class Trial:
         stop now: the server pruned the trial, or its lease went to someone else (then
         nothing was written). Retried while the server is unreachable; raises
         ``hpsearch.Unreachable`` when it stays away."""
-        step, checked = checked_report(step, {**(metrics or {}), **values})
+        step, checked = checked_report(step, {**(metrics or {}), **values}, self.epochs)
         if not checked:
             raise TypeError("report(step, metrics): give at least one metric")
         if self.should_stop:

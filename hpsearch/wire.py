@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from hpsearch.bounds import INT32_MAX, Int32, JsonObject, check_json_any_float
 from hpsearch.defaults import EARLY_ABORT_LOSS_FACTOR, EARLY_ABORT_STALL_EPOCHS
 
 FinalState = Literal["completed", "aborted", "pruned", "failed"]
@@ -64,7 +65,9 @@ def dataset_problem(spec: object) -> str | None:
 
 
 # Metrics keep non-finite floats as strings ("inf", "nan") so every database stores them.
-Metrics = Annotated[dict[str, Any], AfterValidator(json_safe)]
+Metrics = Annotated[
+    dict[str, Any], AfterValidator(check_json_any_float), AfterValidator(json_safe)
+]
 
 
 class WireModel(BaseModel):
@@ -85,7 +88,7 @@ class EarlyAbort(WireModel):
 
     enabled: bool = True
     loss_factor: float = Field(default=EARLY_ABORT_LOSS_FACTOR, gt=1, allow_inf_nan=False)
-    stall_epochs: int = Field(default=EARLY_ABORT_STALL_EPOCHS, ge=1, le=1000)
+    stall_epochs: StrictInt = Field(default=EARLY_ABORT_STALL_EPOCHS, ge=1, le=1000)
 
 
 class TaskSpec(WireModel):
@@ -97,7 +100,7 @@ class TaskSpec(WireModel):
     dataset: str | None = Field(
         None, description="digits | mnist1d | spiral | npz:PATH | cifar10:DIR (builtin only)"
     )
-    settings: dict[str, Any] = Field(
+    settings: JsonObject = Field(
         default_factory=dict, description="Fixed model and training settings"
     )
 
@@ -116,7 +119,9 @@ class TaskSpec(WireModel):
 class ClaimRequest(WireModel):
     model_config = example({"worker": "node1-0", "studies": [1]})
     worker: str = Field(..., min_length=1, max_length=200)
-    studies: list[int] | None = Field(None, description="Only claim from these studies")
+    studies: list[Int32] | None = Field(
+        None, max_length=1000, description="Only claim from these studies"
+    )
 
 
 class TrialTask(WireModel):
@@ -154,7 +159,9 @@ class ReportRequest(LeaseRequest):
     model_config = example(
         {"lease_token": "q1w2e3", "step": 3, "metrics": {"train_loss": 0.41, "val_accuracy": 0.93}}
     )
-    step: int = Field(..., ge=0, le=10_000_000)
+    step: StrictInt = Field(
+        ..., ge=0, le=10_000_000, description="Epochs trained so far, at most the trial's"
+    )
     metrics: Metrics
 
 
@@ -189,6 +196,6 @@ class WorkerRegister(WireModel):
     )
     name: str = Field(..., min_length=1, max_length=200)
     host: str = Field(..., max_length=200)
-    pid: int
-    processes: int = Field(1, ge=1, le=1024)
+    pid: StrictInt = Field(..., ge=0, le=INT32_MAX)
+    processes: StrictInt = Field(1, ge=1, le=1024)
     version: str = Field(..., max_length=50)

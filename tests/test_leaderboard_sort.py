@@ -144,8 +144,8 @@ def test_unknown_sort_key_is_422_naming_sort(client, key):
     study = make_study(client)
     r = client.get(f"/api/v1/studies/{study}/leaderboard", params={"sort": key})
     assert r.status_code == 422, r.text
-    assert r.json()["field"] == "sort"
-    assert "sort" in r.json()["detail"]
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["query", "sort"] and "sort" in error["msg"]
 
 
 def test_bad_order_is_422(client):
@@ -164,4 +164,4 @@ def test_global_leaderboard_sorts_too(client):
     xs = [r["params"]["x"] for r in got]
     assert xs == sorted(xs, reverse=True)
     r = client.get("/api/v1/leaderboard", params={"sort": "nope"})
-    assert r.status_code == 422 and r.json()["field"] == "sort"
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "sort"]

@@ -150,8 +150,10 @@ def test_report_checks_its_arguments():
     report = Reporter(make_task(), Recorder())
     with pytest.raises(TypeError, match="step must be an int"):
         report(1.5, {})  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="step must be >= 0"):
+    with pytest.raises(ValueError, match=r"step must be in \[0, 3\]"):
         report(-1, {})
+    with pytest.raises(ValueError, match="the trial's epochs"):
+        report(4, {})
     with pytest.raises(TypeError, match="metrics must be a dict"):
         report(1, [0.5])  # type: ignore[arg-type]
     assert report(np.int64(2), {"a": 1}) is False

@@ -48,7 +48,7 @@ class Reporter:
         self.last: dict[str, Any] = {}
 
     def __call__(self, step: int, metrics: Mapping[str, Any]) -> bool:
-        step, self.last = checked_report(step, metrics)
+        step, self.last = checked_report(step, metrics, self.epochs)
         if not self.stopped:
             self.stopped = self._send(step, self.last)
         return self.stopped

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from app.api.params import Id
 from app.deps import CanRead, DbDep
 from app.services import export as export_service
 from app.services.studies import get_study
@@ -23,7 +24,7 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
                      "description": "Every trial with params and metrics (JSON: and reports)"}},
 )
 def export(
-    study_id: int, db: DbDep, format: Literal["csv", "json"] = Query("csv")
+    study_id: Id, db: DbDep, format: Literal["csv", "json"] = Query("csv")
 ) -> StreamingResponse:
     """Every trial of the study, streamed in batches: CSV with one column per param and
     metric, or JSON ``{"study", "trials"}`` with each trial's per-step reports."""

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 
 from app.api import convert
+from app.api.params import Id, Limit, Offset, StageIndex, StudyFilter
 from app.db import Database
 from app.deps import CanRead, DbDep, SettingsDep
 from app.schemas import Leaderboard, TrialState
@@ -41,12 +42,12 @@ def _board(
 
 @router.get("/studies/{study_id}/leaderboard", dependencies=[CanRead])
 def study_leaderboard(
-    study_id: int,
+    study_id: Id,
     db: DbDep,
     settings: SettingsDep,
-    limit: int = Query(50, ge=1),
-    offset: int = Query(0, ge=0),
-    stage: int | None = Query(None, ge=0),
+    limit: Limit = 50,
+    offset: Offset = 0,
+    stage: StageIndex = None,
     state: TrialState | None = None,
     sort: str | None = Query(None, description=SORT_HELP),
     order: Order = "asc",
@@ -68,9 +69,9 @@ def study_leaderboard(
 def global_leaderboard(
     db: DbDep,
     settings: SettingsDep,
-    limit: int = Query(50, ge=1),
-    offset: int = Query(0, ge=0),
-    study: int | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    study: StudyFilter = None,
     dataset: str | None = None,
     state: TrialState | None = None,
     sort: str | None = Query(None, description=SORT_HELP),

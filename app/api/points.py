@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from app.api.params import Id
 from app.deps import CanRead, DbDep
 from app.services.points import study_points
 
@@ -25,7 +26,7 @@ class StudyPoints(BaseModel):
 
 
 @router.get("/studies/{study_id}/points", dependencies=[CanRead])
-def points(study_id: int, db: DbDep) -> StudyPoints:
+def points(study_id: Id, db: DbDep) -> StudyPoints:
     """Every trial of the study as columns: cheap to send and plot for 10,000 trials."""
     with db.read() as session:
         return StudyPoints(**study_points(session, study_id))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from app.api import convert
+from app.api.params import CONFLICT, Id, Limit, Offset
 from app.db import Database
 from app.deps import CanRead, CanSubmit, DbDep, SettingsDep
 from app.schemas import (
@@ -58,8 +59,8 @@ def create_study(spec: StudySpec, db: DbDep, settings: SettingsDep) -> StudyDeta
 def list_studies(
     db: DbDep,
     settings: SettingsDep,
-    limit: int = Query(50, ge=1),
-    offset: int = Query(0, ge=0),
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> StudyList:
     with db.read() as session:
         total, rows = studies.list_studies(
@@ -77,7 +78,7 @@ def list_studies(
 
 
 @router.get("/{study_id}", dependencies=[CanRead])
-def get_study(study_id: int, db: DbDep) -> StudyDetail:
+def get_study(study_id: Id, db: DbDep) -> StudyDetail:
     """A study with its counts per state and per stage, stages with ranges, and warnings."""
     return _detail(db, study_id)
 
@@ -88,25 +89,30 @@ def _change(db: Database, study_id: int, action: str) -> StudyDetail:
     return _detail(db, study_id)
 
 
-@router.post("/{study_id}/pause", dependencies=[CanSubmit])
-def pause(study_id: int, db: DbDep) -> StudyDetail:
+@router.post("/{study_id}/pause", dependencies=[CanSubmit], responses=CONFLICT)
+def pause(study_id: Id, db: DbDep) -> StudyDetail:
     """Stop handing out the study's trials; running ones finish."""
     return _change(db, study_id, "pause")
 
 
-@router.post("/{study_id}/resume", dependencies=[CanSubmit])
-def resume(study_id: int, db: DbDep) -> StudyDetail:
+@router.post("/{study_id}/resume", dependencies=[CanSubmit], responses=CONFLICT)
+def resume(study_id: Id, db: DbDep) -> StudyDetail:
     return _change(db, study_id, "resume")
 
 
-@router.post("/{study_id}/cancel", dependencies=[CanSubmit])
-def cancel(study_id: int, db: DbDep) -> StudyDetail:
+@router.post("/{study_id}/cancel", dependencies=[CanSubmit], responses=CONFLICT)
+def cancel(study_id: Id, db: DbDep) -> StudyDetail:
     """End the study: queued and running trials fail as cancelled; finished ones stay."""
     return _change(db, study_id, "cancel")
 
 
-@router.post("/{study_id}/trials", status_code=status.HTTP_201_CREATED, dependencies=[CanSubmit])
-def enqueue(study_id: int, body: EnqueueRequest, db: DbDep) -> dict[str, list[int]]:
+@router.post(
+    "/{study_id}/trials",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanSubmit],
+    responses=CONFLICT,
+)
+def enqueue(study_id: Id, body: EnqueueRequest, db: DbDep) -> dict[str, list[int]]:
     """Queue trials with given params (checked against the current stage's space), or
     record results trained elsewhere."""
     with db.write() as session:
@@ -114,8 +120,13 @@ def enqueue(study_id: int, body: EnqueueRequest, db: DbDep) -> dict[str, list[in
     return {"numbers": numbers}
 
 
-@router.post("/{study_id}/refine", status_code=status.HTTP_201_CREATED, dependencies=[CanSubmit])
-def refine(study_id: int, body: RefineRequest, db: DbDep) -> StageOut:
+@router.post(
+    "/{study_id}/refine",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[CanSubmit],
+    responses=CONFLICT,
+)
+def refine(study_id: Id, body: RefineRequest, db: DbDep) -> StageOut:
     """Close the current stage and open the next, refined around its best trials."""
     with db.write() as session:
         stage = stage_service.refine_now(
@@ -126,6 +137,6 @@ def refine(study_id: int, body: RefineRequest, db: DbDep) -> StageOut:
 
 
 @router.get("/{study_id}/warnings", dependencies=[CanRead])
-def warnings(study_id: int, db: DbDep) -> list[WarningOut]:
+def warnings(study_id: Id, db: DbDep) -> list[WarningOut]:
     with db.read() as session:
         return [convert.warning_out(w) for w in studies.warnings_of(session, study_id)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from app.api import convert
+from app.api.params import Id
 from app.deps import DbDep, IsAdmin
 from app.schemas import TokenCreate, TokenCreated, TokenOut
 from app.services import tokens
@@ -27,7 +28,7 @@ def list_tokens(db: DbDep) -> list[TokenOut]:
 
 
 @router.delete("/{token_id}")
-def revoke(token_id: int, db: DbDep, request: Request) -> TokenOut:
+def revoke(token_id: Id, db: DbDep, request: Request) -> TokenOut:
     with db.write() as session:
         row = convert.token_out(tokens.revoke(session, token_id))
     request.app.state.auth_cache.clear()

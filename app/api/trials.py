@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.api import convert
+from app.api.params import CONFLICT, Id
 from app.deps import CanRead, DbDep, WorkerDep
 from app.schemas import (
     ClaimRequest,
@@ -77,8 +78,8 @@ def claim(body: ClaimRequest, ctx: WorkerDep) -> Response:
     return JSONResponse(task.model_dump(mode="json"))
 
 
-@router.post("/{trial_id}/heartbeat", response_model=LeaseOut)
-def heartbeat(trial_id: int, body: LeaseRequest, ctx: WorkerDep) -> Response:
+@router.post("/{trial_id}/heartbeat", response_model=LeaseOut, responses=CONFLICT)
+def heartbeat(trial_id: Id, body: LeaseRequest, ctx: WorkerDep) -> Response:
     """Extend the lease; 409 when the token is not the current one."""
     with ctx.db.write() as session:
         expires = trials.heartbeat(
@@ -87,8 +88,8 @@ def heartbeat(trial_id: int, body: LeaseRequest, ctx: WorkerDep) -> Response:
     return json_response(LeaseOut(lease_expires_at=timestamp(expires)))  # type: ignore[arg-type]
 
 
-@router.post("/{trial_id}/report", response_model=ReportOut)
-def report(trial_id: int, body: ReportRequest, ctx: WorkerDep) -> Response:
+@router.post("/{trial_id}/report", response_model=ReportOut, responses=CONFLICT)
+def report(trial_id: Id, body: ReportRequest, ctx: WorkerDep) -> Response:
     """Store one step's metrics (idempotent on step); the reply says whether to stop."""
     with ctx.db.write() as session:
         stop, expires = trials.report(
@@ -103,8 +104,8 @@ def report(trial_id: int, body: ReportRequest, ctx: WorkerDep) -> Response:
     return json_response(out)
 
 
-@router.post("/{trial_id}/finish", response_model=TrialOut)
-def finish(trial_id: int, body: FinishRequest, ctx: WorkerDep) -> Response:
+@router.post("/{trial_id}/finish", response_model=TrialOut, responses=CONFLICT)
+def finish(trial_id: Id, body: FinishRequest, ctx: WorkerDep) -> Response:
     """End the trial as completed, aborted (early abort), pruned or failed."""
     with ctx.db.write() as session:
         trials.finish(
@@ -120,8 +121,8 @@ def finish(trial_id: int, body: FinishRequest, ctx: WorkerDep) -> Response:
     return json_response(out)
 
 
-@router.post("/{trial_id}/release", response_model=TrialOut)
-def release(trial_id: int, body: ReleaseRequest, ctx: WorkerDep) -> Response:
+@router.post("/{trial_id}/release", response_model=TrialOut, responses=CONFLICT)
+def release(trial_id: Id, body: ReleaseRequest, ctx: WorkerDep) -> Response:
     """Give the trial back to the queue now (a worker shutting down)."""
     with ctx.db.write() as session:
         trials.release(session, trial_id, token=body.lease_token, reason=body.reason)
@@ -130,7 +131,7 @@ def release(trial_id: int, body: ReleaseRequest, ctx: WorkerDep) -> Response:
 
 
 @router.get("/{trial_id}", dependencies=[CanRead])
-def get_trial(trial_id: int, db: DbDep) -> TrialDetail:
+def get_trial(trial_id: Id, db: DbDep) -> TrialDetail:
     """A trial with every per-step report."""
     with db.read() as session:
         trial = trials.get_trial(session, trial_id)

@@ -12,7 +12,9 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from hpsearch.bounds import INT32_MAX
 
 Others = Mapping[int, Sequence[float]] | Callable[[int], Sequence[float]]
 
@@ -30,18 +32,24 @@ class PruningPolicy(BaseModel):
             "rungs min_epochs * reduction_factor**k; 'none': never stop."
         ),
     )
-    warmup_epochs: int = Field(
-        0, ge=0, description="No trial is stopped at or before this epoch."
+    warmup_epochs: StrictInt = Field(
+        0, ge=0, le=INT32_MAX, description="No trial is stopped at or before this epoch."
     )
-    min_trials: int = Field(
+    min_trials: StrictInt = Field(
         4,
         ge=1,
+        le=INT32_MAX,
         description="Other trials that must have reported at an epoch before it is judged.",
     )
-    reduction_factor: int = Field(
-        3, ge=2, description="ASHA: only the top 1/reduction_factor at a rung continue."
+    reduction_factor: StrictInt = Field(
+        3,
+        ge=2,
+        le=INT32_MAX,
+        description="ASHA: only the top 1/reduction_factor at a rung continue.",
     )
-    min_epochs: int = Field(1, ge=1, description="ASHA: the epoch of the first rung.")
+    min_epochs: StrictInt = Field(
+        1, ge=1, le=INT32_MAX, description="ASHA: the epoch of the first rung."
+    )
 
 
 def asha_rungs(policy: PruningPolicy, max_epochs: int) -> list[int]:

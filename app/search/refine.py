@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from app.search.edges import (
     SearchWarning,
@@ -20,19 +20,23 @@ from app.search.edges import (
 from app.search.pruning import default_pruning
 from app.search.space import Choice, IntParam, NumericParam, SearchSpace, same_value
 from app.search.trials import TrialOutcome, top_trials
+from hpsearch.bounds import INT32_MAX
 
 STAGE_SHARES = (0.3, 0.3, 0.4)
+MAX_TOP_K = 1_000_000
+MAX_MARGIN = 100.0
 MIN_STAGED_TRIALS = 30
 
 
 class RefinePolicy(BaseModel):
     """How a finished stage narrows the space for the next one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     top_k: float = Field(
         0.2,
         gt=0,
+        le=MAX_TOP_K,
         description="The winners: a fraction of the stage's trials when < 1, else a count.",
     )
     method: Literal["quantile", "span"] = Field(
@@ -46,6 +50,7 @@ class RefinePolicy(BaseModel):
     margin: float = Field(
         0.25,
         ge=0,
+        le=MAX_MARGIN,
         description="Widen the winners' interval on each side by this fraction of its width.",
     )
     trim: float = Field(
@@ -77,9 +82,10 @@ class RefinePolicy(BaseModel):
         description="The outer part of a range (fraction of its width in scale space) "
         "that counts as its edge.",
     )
-    min_choice_trials: int = Field(
+    min_choice_trials: StrictInt = Field(
         3,
         ge=1,
+        le=INT32_MAX,
         description="A choice value tried fewer times than this is kept even if no winner "
         "used it (too few trials to judge).",
     )

@@ -33,11 +33,12 @@ def unit_points(n: int, dims: int, *, seed: int, method: SamplerName = "random")
 
 
 def sample(
-    space: SearchSpace, n: int, *, seed: int, method: SamplerName = "random"
+    space: SearchSpace, n: int, *, seed: int, method: SamplerName = "random", start: int = 0
 ) -> list[dict[str, Any]]:
-    """Draw ``n`` parameter sets from ``space``; each value in the parameter's own scale."""
+    """Draw ``n`` parameter sets from ``space``, each value in the parameter's own scale,
+    and return those from ``start`` on (a sequence grown in steps maps each point once)."""
     points = unit_points(n, len(space.sampled_names()), seed=seed, method=method)
-    return [_plain(space.from_unit(list(p))) for p in points]
+    return [_plain(space.from_unit(list(p))) for p in points[start:]]
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:

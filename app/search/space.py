@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
+from hpsearch.bounds import ExactInt
+
 MAX_PARAMS = 64
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 UNIFORM_SPAN_WARNING = 100.0
@@ -92,6 +94,8 @@ class Uniform(_Numeric):
     @model_validator(mode="after")
     def _check(self) -> Uniform:
         _check_order(self.low, self.high)
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"range [{self.low:g}, {self.high:g}] is wider than a float holds")
         return self
 
     @property
@@ -109,8 +113,8 @@ class IntParam(_Numeric):
     """Integers in ``[low, high]``, optionally log-spaced (hidden sizes)."""
 
     type: Literal["int"] = "int"
-    low: int
-    high: int
+    low: ExactInt
+    high: ExactInt
     log: bool = False
 
     @model_validator(mode="after")

@@ -50,6 +50,7 @@ def check_sort(sort: str) -> None:
             f"sort: unknown key {sort!r}; use one of {', '.join(SORT_COLUMNS)}, "
             "params.NAME or metrics.NAME",
             field="sort",
+            location="query",
         )
 
 

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import case, exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, Invalid, NotFound
 from app.models import Stage, Study, StudyWarning, Trial
+from app.schemas import MAX_STAGE_TRIALS, check_budget_trials
 from app.search.edges import SearchWarning
 from app.search.pruning import PruningPolicy, default_pruning
 from app.search.refine import RefinePolicy, refine
@@ -20,6 +21,9 @@ from app.search.trials import TrialOutcome
 
 ACTIVE_STATES = ("queued", "running")
 SEED_MODULUS = 2**31 - 1
+# Trials a budget stage keeps queued ahead: one transaction never inserts more, and ending
+# trials top the queue up again once it is down to half.
+QUEUE_WINDOW = 1000
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,12 @@ def open_stage(
     source_trial_ids: list[int] | None = None,
 ) -> Stage:
     """Create stage ``index`` and queue its sampled trials: ``trials`` of them, or for a
-    ``budget`` of epochs as many as that budget would train at full length (pruning
-    usually leaves budget over, and finishing trials then queue more: see ``top_up``)."""
+    ``budget`` of epochs as many full-length trials as it buys, at most ``QUEUE_WINDOW``
+    at a time (ending trials queue more, and pruning leaves budget over: see ``top_up``)."""
+    try:
+        check_budget_trials(budget, epochs)
+    except ValueError as exc:
+        raise Invalid(str(exc), field="budget") from None
     now = time.time()
     stage = Stage(
         study_id=study.id,
@@ -98,10 +106,10 @@ def open_stage(
     session.add(stage)
     session.flush()
     if budget is not None:
-        trials = max(1, budget // epochs)
-        epochs = min(epochs, budget)
-    assert trials is not None
-    sample_more(session, study, stage, trials, epochs=epochs)
+        top_up(session, stage, study)
+    else:
+        assert trials is not None
+        sample_more(session, study, stage, trials, epochs=epochs)
     study.current_stage = index
     study.updated_at = now
     return stage
@@ -113,8 +121,9 @@ def sample_more(session: Session, study: Study, stage: Stage, n: int, *, epochs:
     space = SearchSpace.model_validate(stage.space)
     seed = (study.seed + 104_729 * stage.index) % SEED_MODULUS
     drawn = stage.n_trials
-    points = sample(space, drawn + n, seed=seed, method=stage.sampler)  # type: ignore[arg-type]
-    add_trials(session, study, stage, points[drawn:], origin="sampled", epochs=epochs)
+    points = sample(space, drawn + n, seed=seed, method=stage.sampler,  # type: ignore[arg-type]
+                    start=drawn)
+    add_trials(session, study, stage, points, origin="sampled", epochs=epochs)
     stage.n_trials = drawn + n
 
 
@@ -172,7 +181,7 @@ def close_if_done(session: Session, stage_id: int) -> None:
     stage = session.get(Stage, stage_id, populate_existing=True)
     if stage is None or stage.state != "open":
         return
-    if stage.budget is not None and top_up(session, stage):
+    if stage.budget is not None and top_up(session, stage, session.get_one(Study, stage.study_id)):
         return
     if has_active(session, stage_id):
         return
@@ -180,17 +189,22 @@ def close_if_done(session: Session, stage_id: int) -> None:
     advance(session, study, stage)
 
 
-def top_up(session: Session, stage: Stage) -> bool:
-    """Queue more trials for a budget stage whose queue is empty; True if it did.
+def top_up(session: Session, stage: Stage, study: Study) -> bool:
+    """Queue more trials for a budget stage whose queue is down to half a window; True if
+    it did.
 
     The budget pays for epochs trained by ended trials (at least one each, so a stage
-    whose every trial fails at once still ends) and reserves every running trial's full
-    allowance; what is left buys full-length trials, or one shorter trial for the rest.
-    The stage never trains more than its budget; it may wait for running trials that end
-    early before spending what they did not use."""
+    whose every trial fails at once still ends) and reserves every queued or running
+    trial's full allowance; what is left buys full-length trials, up to ``QUEUE_WINDOW``
+    queued and ``MAX_STAGE_TRIALS`` sampled in all, or, with nothing queued, one shorter
+    trial for the rest. The stage never trains more than its budget; it may wait for
+    running trials that end early before spending what they did not use."""
     assert stage.budget is not None
-    if session.scalar(select(exists().where(
-            Trial.stage_id == stage.id, Trial.state == "queued"))):
+    queued = int(session.scalar(select(func.count()).select_from(
+        select(Trial.id).where(Trial.stage_id == stage.id, Trial.state == "queued")
+        .limit(QUEUE_WINDOW // 2).subquery())) or 0)
+    room = min(QUEUE_WINDOW - queued, MAX_STAGE_TRIALS - stage.n_trials)
+    if queued >= QUEUE_WINDOW // 2 or room <= 0 or study.state == "cancelled":
         return False
     active = Trial.state.in_(ACTIVE_STATES)
     committed = session.scalar(
@@ -199,11 +213,13 @@ def top_up(session: Session, stage: Stage) -> bool:
         .where(Trial.stage_id == stage.id)
     )
     left = stage.budget - int(committed or 0)
-    study = session.get_one(Study, stage.study_id)
-    if left <= 0 or study.state == "cancelled":
+    full = min(left // stage.epochs, room)
+    if full > 0:
+        sample_more(session, study, stage, full, epochs=stage.epochs)
+    elif left > 0 and queued == 0:
+        sample_more(session, study, stage, 1, epochs=left)
+    else:
         return False
-    sample_more(session, study, stage, max(1, left // stage.epochs),
-                epochs=min(stage.epochs, left))
     return True
 
 

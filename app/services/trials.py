@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, Invalid, NotFound
 from app.models import Trial, TrialReport
 from app.search.pruning import should_prune
 from app.services import stages as stage_service
@@ -40,7 +40,7 @@ RETURNING id, study_id, stage_id, stage_index, number, params, epochs, seed, att
 _EXTEND = text("""
 UPDATE trials SET lease_expires_at = :expires,
     steps = CASE WHEN steps < :step THEN :step ELSE steps END
-WHERE id = :id AND lease_token = :token AND state = 'running'
+WHERE id = :id AND lease_token = :token AND state = 'running' AND :step <= epochs
 RETURNING stage_id, epochs, worker_name
 """)
 _INSERT_REPORT = text("""
@@ -57,7 +57,7 @@ _TOUCH_WORKER = text(
     "UPDATE workers SET last_seen_at = :now, current_trial_id = :trial_id WHERE name = :name"
 )
 _LEASE_STATE = text(
-    "SELECT state, lease_token, stage_id, worker_name FROM trials WHERE id = :id"
+    "SELECT state, lease_token, stage_id, worker_name, epochs FROM trials WHERE id = :id"
 )
 _FINISH = text("""
 UPDATE trials SET state = :state, metrics = :metrics, objective = :objective,
@@ -157,13 +157,19 @@ def _claim_one(
     )
 
 
-def _refuse(session: Session, trial_id: int, token: str) -> None:
-    """Explain why ``token`` does not hold a live lease on the trial."""
+def _refuse(session: Session, trial_id: int, token: str, step: int = 0) -> None:
+    """Explain why ``token`` does not hold a live lease on the trial, or why ``step`` is
+    refused: a trial reports at most its own epochs, so a budget stage's spent epochs stay
+    what its trials may train."""
     row = session.execute(_LEASE_STATE, {"id": trial_id}).first()
     if row is None:
         raise NotFound(f"trial {trial_id} not found")
     if row.lease_token != token:
         raise Conflict(f"trial {trial_id}: lease token is not current (the lease was lost)")
+    if row.state == "running" and step > row.epochs:
+        raise Invalid(
+            f"step {step} is beyond the trial's {row.epochs} epochs", field="step"
+        )
     raise Conflict(f"trial {trial_id} is {row.state}, not running")
 
 
@@ -176,7 +182,7 @@ def _extend(
         _EXTEND, {"expires": expires, "step": step, "id": trial_id, "token": token}
     ).first()
     if row is None:
-        _refuse(session, trial_id, token)
+        _refuse(session, trial_id, token, step)
     return expires, row
 
 

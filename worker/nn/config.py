@@ -10,6 +10,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from hpsearch.defaults import EARLY_ABORT_LOSS_FACTOR, EARLY_ABORT_STALL_EPOCHS
@@ -19,6 +20,12 @@ INITS = ("small", "xavier", "he")
 PREPROCESSINGS = ("none", "mean_image", "per_channel_mean", "standardize")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 LR_DECAYS = ("none", "step", "exponential", "cosine")
+# Upper bounds, so a setting cannot ask a worker for more memory or time than it has.
+MAX_LAYERS = 64
+MAX_UNITS = 16_384
+MAX_EPOCHS = 1_000_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_HIDDEN_WEIGHTS = 50_000_000  # weights between hidden layers (x maxout_k)
 
 
 class ConfigError(ValueError):
@@ -75,6 +82,15 @@ class TrainConfig:
                 size = self.hidden_sizes[0] if self.hidden_sizes else 100
             count = len(self.hidden_sizes) if self.num_layers is None else self.num_layers
             object.__setattr__(self, "hidden_sizes", (size,) * count)
+        sizes = self.hidden_sizes
+        weights = sum(a * b for a, b in pairwise(sizes))
+        if self.activation == "maxout":
+            weights *= self.maxout_k
+        if weights > MAX_HIDDEN_WEIGHTS:
+            raise ConfigError(
+                f"hidden layers {list(sizes)} hold {weights} weights; "
+                f"at most {MAX_HIDDEN_WEIGHTS} (fewer or narrower layers)"
+            )
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -86,11 +102,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 # (lowest, highest, lowest included, highest included) for numeric settings.
 _RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "hidden_size": (1, math.inf, True, False),
-    "num_layers": (0, math.inf, True, False),
+    "hidden_size": (1, MAX_UNITS, True, True),
+    "num_layers": (0, MAX_LAYERS, True, True),
     "leaky_slope": (0.0, 1.0, True, False),
     "elu_alpha": (0.0, math.inf, False, False),
-    "maxout_k": (2, math.inf, True, False),
+    "maxout_k": (2, 16, True, True),
     "init_std": (0.0, math.inf, False, False),
     "bn_momentum": (0.0, 1.0, True, False),
     "dropout": (0.0, 1.0, True, False),
@@ -100,13 +116,13 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "beta1": (0.0, 1.0, True, False),
     "beta2": (0.0, 1.0, True, False),
     "lr_decay_rate": (0.0, 1.0, False, True),
-    "lr_step_epochs": (1, math.inf, True, False),
-    "batch_size": (1, math.inf, True, False),
-    "epochs": (1, math.inf, True, False),
+    "lr_step_epochs": (1, MAX_EPOCHS, True, True),
+    "batch_size": (1, MAX_BATCH_SIZE, True, True),
+    "epochs": (1, MAX_EPOCHS, True, True),
     "seed": (0, 2**63 - 1, True, True),
     "loss_factor": (1.0, math.inf, False, False),
-    "stall_epochs": (0, math.inf, True, False),
-    "train_acc_sample": (1, math.inf, True, False),
+    "stall_epochs": (0, MAX_EPOCHS, True, True),
+    "train_acc_sample": (1, 10_000_000, True, True),
 }
 _INTS = frozenset(
     {
@@ -164,25 +180,33 @@ def _check_range(name: str, value: float, given: object) -> None:
 
 
 def _as_sizes(name: str, value: object) -> tuple[int, ...]:
+    """Layer widths from a list, a number, "100,50" or "100x3" (three layers of 100);
+    the layer count is checked before any list of that length is built."""
+    allowed = f"a list of at most {MAX_LAYERS} positive integers, each at most {MAX_UNITS}"
     items: list[Any]
-    if isinstance(value, str):  # "100,50" or "100x3" (three layers of 100)
+    if isinstance(value, str):
         try:
             if "x" in value:
                 size, count = value.split("x")
-                items = [float(size)] * _as_int(name, float(count))
+                layers = _as_int(name, float(count))
+                if not 0 <= layers <= MAX_LAYERS:
+                    raise _bad(name, value, allowed)
+                items = [float(size)] * layers
             else:
                 items = [float(s) for s in value.split(",") if s.strip()]
         except ValueError:
-            raise _bad(name, value, "a list of positive integers") from None
+            raise _bad(name, value, allowed) from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         items = [value]
     elif isinstance(value, list | tuple):
         items = list(value)
     else:
-        raise _bad(name, value, "a list of positive integers")
+        raise _bad(name, value, allowed)
+    if len(items) > MAX_LAYERS:
+        raise _bad(name, value, allowed)
     sizes = tuple(_as_int(name, v) for v in items)
-    if any(s < 1 for s in sizes):
-        raise _bad(name, value, "a list of positive integers")
+    if any(not 1 <= s <= MAX_UNITS for s in sizes):
+        raise _bad(name, value, allowed)
     return sizes
 
 
