@@ -19,6 +19,7 @@ from app.db import Database
 from app.deps import AuthCache
 from app.errors import ServiceError
 from app.migrate import schema_problem, upgrade
+from app.security import RequestGuard
 from app.services import tokens as token_service
 from app.services.trials import expire_leases
 from app.web import pages
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Hyperparameter random search with coarse-to-fine refinement",
         lifespan=lifespan,
     )
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(logs.AccessLogMiddleware)
 
     @app.exception_handler(ServiceError)
