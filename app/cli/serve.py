@@ -48,13 +48,18 @@ def is_loopback(host: str) -> bool:
 
 def open_database(url: str):  # type: ignore[no-untyped-def]
     """Open and migrate the database, turning connection failures into one line."""
+    from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
     from app.config import Settings
     from app.db import Database
     from app.main import prepare_database
 
-    settings = Settings(database_url=url)
+    try:
+        settings = Settings(database_url=url)
+    except ValidationError as exc:
+        raise CliError("; ".join(e["msg"].removeprefix("Value error, ")
+                                 for e in exc.errors())) from None
     db = Database(url)
     try:
         prepare_database(db, settings)
@@ -68,13 +73,13 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import logs
-    from app.services.tokens import any_active
+    from app.services.tokens import auth_enabled
 
     if args.workers < 1:
         raise CliError("--workers must be >= 1")
     db, _ = open_database(args.db)
     with db.read() as session:
-        has_auth = any_active(session)
+        has_auth = auth_enabled(session)
     db.dispose()
     loopback = is_loopback(args.host)
     if not loopback and not has_auth:
