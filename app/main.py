@@ -37,6 +37,7 @@ class LeaseSweeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        log.info("lease sweeper started", extra={"fields": {"every": self.settings.sweep_seconds}})
         while not self.stopped.wait(self.settings.sweep_seconds):
             try:
                 with self.db.write() as session:
