@@ -142,3 +142,37 @@ def test_server_processes_exit_when_the_supervisor_is_killed(tmp_path, cleanup):
     assert not any(running(pid) for pid in children), "server processes outlived the parent"
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/healthz", timeout=2)
+
+
+CHILD = """
+import os, time
+import app.parent_death as pd
+pd._ask_kernel = lambda: False  # as where prctl does not exist: the pid watch alone
+pd.exit_with_parent(os.getppid())
+print("watching", flush=True)
+time.sleep(120)
+"""
+PARENT = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE)
+assert child.stdout.readline() == b"watching\\n"
+print(child.pid, flush=True)
+child.wait()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_the_portable_parent_watch_ends_an_orphan(cleanup):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD], cwd=REPO,
+                              stdout=subprocess.PIPE)
+    cleanup.append(parent.pid)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    cleanup.append(child)
+    assert running(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and running(child):
+        time.sleep(0.1)
+    assert not running(child)
