@@ -22,7 +22,7 @@ from app import __version__
 from worker.client import ApiClient, ApiError, Unreachable
 from worker.heartbeat import LOST_STATUSES, Heartbeat
 from worker.progress import Progress
-from worker.runner import Outcome, Runner, Task, failure_reason
+from worker.runner import Outcome, Runner, Task, TaskError, failure_reason
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 LEASE_LOST_SIGNAL = signal.SIGUSR1
@@ -262,6 +262,9 @@ class Worker:
             self.in_work = True
             return self.runner.run(task, trial.send)
         except (Exception, SystemExit) as exc:
+            if isinstance(exc, TaskError) and exc.detail:
+                self.progress.event("task_error", f"trial {task.id}: {exc.detail}",
+                                    level="warning", trial=task.id)
             return Outcome("failed", dict(trial.last), failure_reason(exc))
         finally:
             self.in_work = False

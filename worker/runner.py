@@ -21,8 +21,18 @@ MAX_REASON = 20_000
 TRACEBACK_LINES = 12
 
 
+DATASET_UNREADABLE = "dataset not readable on this worker (details in the worker's log)"
+
+
 class TaskError(Exception):
-    """This worker cannot run the task at all (dataset missing here, objective not importable)."""
+    """This worker cannot run the task at all (dataset missing here, objective not importable).
+
+    The message becomes the trial's failure reason, which every reader of the study sees;
+    ``detail``, when given, is for this worker's own log only."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -171,8 +181,8 @@ class Runner:
             raise TaskError(f"bad training settings: {exc}") from None
         try:
             data = load_dataset(task.dataset)
-        except DatasetError as exc:
-            raise TaskError(f"cannot load dataset on this worker: {exc}") from None
+        except DatasetError as exc:  # names a path: whether it exists is this node's business
+            raise TaskError(DATASET_UNREADABLE, detail=f"{task.dataset}: {exc}") from None
         except ImportError as exc:
             raise TaskError(f"cannot load dataset {task.dataset} on this worker: {exc}") from exc
         result = train(config, data, on_epoch=lambda epoch, metrics: send(epoch, plain(metrics)))
