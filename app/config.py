@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///hpsearch.db"
+# A bulk POST /studies/{id}/trials of 10,000 trials (its maximum) with 8 params and 10
+# metrics each is about 6.5 MiB; the default leaves room for longer names and values.
+DEFAULT_MAX_BODY_BYTES = 16 * 2**20
+MIN_TOKEN_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -32,6 +36,22 @@ class Settings(BaseSettings):
         5, ge=2, description="Same-reason failures in a row that pause a study."
     )
     max_page: int = Field(1000, ge=1, description="Largest page size a listing returns.")
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body accepted; a larger one gets 413.",
+    )
+
+    @field_validator("admin_token", "worker_token")
+    @classmethod
+    def _long_enough(cls, token: str | None, info: ValidationInfo) -> str | None:
+        if token is not None and len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"HPSEARCH_{(info.field_name or '').upper()} is {len(token)} characters; a "
+                f"token must have at least {MIN_TOKEN_CHARS} (make one with `openssl rand "
+                "-hex 24`)"
+            )
+        return token
 
 
 @lru_cache

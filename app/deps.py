@@ -62,17 +62,18 @@ class AuthCache:
         return role
 
     def is_open(self, db: Database) -> bool:
-        """True while no active token exists anywhere: the server then needs none."""
-        if self._open and self._open[1] > time.monotonic():
+        """True while no token was ever created (``tokens.auth_enabled``): the server then
+        needs none. Once closed it stays closed, so only a miss of an open server queries."""
+        if self._open and (not self._open[0] or self._open[1] > time.monotonic()):
             return self._open[0]
         with db.read() as session:
-            is_open = not tokens.any_active(session)
+            is_open = not tokens.auth_enabled(session)
         self._open = (is_open, time.monotonic() + self.ttl)
         return is_open
 
 
 def role_of(request: Request, db: Database, settings: Settings) -> str:
-    """The caller's role; with no token configured anywhere the server is open (loopback).
+    """The caller's role; while no token was ever created the server is open (loopback).
 
     Plain and synchronous: it runs on the event loop, and only a cache miss (every few
     seconds) costs one indexed query."""

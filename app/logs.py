@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -17,18 +18,31 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("hpsearch")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+def logging_config(level: str = "INFO") -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` dict: uvicorn's own lines as uvicorn formats them,
+    and the ``hpsearch`` loggers (requests, lease sweeps) as JSON lines on stderr.
+
+    Given to uvicorn as ``log_config``, it is applied in every server process, the
+    processes of ``--workers N`` included (each is a fresh interpreter)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["json"] = {"()": f"{__name__}.JsonFormatter"}
+    config["handlers"]["json"] = {
+        "class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["hpsearch"] = {
+        "handlers": ["json"], "level": level.upper(), "propagate": False,
+    }
+    return config
 
 
 class AccessLogMiddleware:

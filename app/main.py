@@ -18,6 +18,7 @@ from app.config import Settings
 from app.db import Database
 from app.deps import AuthCache
 from app.migrate import schema_problem, upgrade
+from app.security import RequestGuard
 from app.services import tokens as token_service
 from app.services.trials import expire_leases
 from app.validation import install_error_handlers
@@ -36,6 +37,7 @@ class LeaseSweeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        log.info("lease sweeper started", extra={"fields": {"every": self.settings.sweep_seconds}})
         while not self.stopped.wait(self.settings.sweep_seconds):
             try:
                 with self.db.write() as session:
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app, api_prefix=API_PREFIX)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(logs.AccessLogMiddleware)
 
     @app.exception_handler(OperationalError)

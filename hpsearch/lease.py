@@ -41,7 +41,12 @@ class LeaseLost(Exception):
 class TaskError(Exception):
     """The task cannot run here at all (a dataset missing on this node, an objective that
     does not import). Its message is the failure's summary, the same for every trial it
-    hits, so the server can pause the study after a streak of them."""
+    hits, so the server can pause the study after a streak of them, and every reader of the
+    study sees it; ``detail``, when given, is for this worker's own log only."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def client(settings: Settings) -> Iterator[Any]:
 
     from app.main import create_app
 
-    with TestClient(create_app(settings)) as c:
+    # an open server answers only to its loopback name (app/security.py)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
         yield c
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from secrets import token_hex
 from typing import Any
 
 import pytest
@@ -104,3 +105,110 @@ def test_worker_cannot_change_study_state(client, tokens):
 def test_loopback_detection():
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def stored_tokens(client: Any) -> list[Any]:
+    from app.services.tokens import list_tokens
+
+    with client.app.state.db.read() as s:
+        return [(t.role, t.prefix, t.revoked_at) for t in list_tokens(s)]
+
+
+def test_revoking_the_last_token_leaves_the_server_closed(client):
+    admin = bearer(make_token(client, "admin"))
+    token_id = client.get("/api/v1/tokens", headers=admin).json()[0]["id"]
+    assert client.delete(f"/api/v1/tokens/{token_id}", headers=admin).status_code == 200
+    assert client.get("/api/v1/studies").status_code == 401
+    assert client.post("/api/v1/studies", json=custom_spec()).status_code == 401
+    r = client.post("/api/v1/tokens", json={"role": "admin"})
+    assert r.status_code == 401
+    assert len(stored_tokens(client)) == 1  # the revoked one; nothing new was minted
+
+
+def test_after_the_last_revocation_only_the_database_mints_a_token(client):
+    from app.services.tokens import create_token
+
+    admin = bearer(make_token(client, "admin"))
+    token_id = client.get("/api/v1/tokens", headers=admin).json()[0]["id"]
+    client.delete(f"/api/v1/tokens/{token_id}", headers=admin)
+    with client.app.state.db.write() as s:  # what `hpsearch token create --db` does
+        _, secret = create_token(s, role="admin")
+    assert client.get("/api/v1/studies", headers=bearer(secret)).status_code == 200
+    assert client.get("/api/v1/studies").status_code == 401
+
+
+def test_a_server_restarted_on_revoked_tokens_stays_closed(settings):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
+        admin = bearer(make_token(c, "admin"))
+        c.delete(f"/api/v1/tokens/{c.get('/api/v1/tokens', headers=admin).json()[0]['id']}",
+                 headers=admin)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/v1/studies").status_code == 401
+        assert c.post("/api/v1/tokens", json={"role": "admin"}).status_code == 401
+
+
+@pytest.mark.parametrize("field", ["admin_token", "worker_token"])
+def test_a_short_bootstrap_token_is_refused(field):
+    from pydantic import ValidationError
+
+    from app.config import Settings
+
+    with pytest.raises(ValidationError, match=f"HPSEARCH_{field.upper()} is 31 characters"):
+        Settings(**{field: "x" * 31})
+    assert getattr(Settings(**{field: "x" * 32}), field) == "x" * 32
+
+
+def test_serve_refuses_a_short_bootstrap_token_and_stores_nothing(tmp_path):
+    from tests.test_cli import hpsearch
+
+    db = tmp_path / "short.db"
+    out = hpsearch("serve", "--db", f"sqlite:///{db}", "--port", "1",
+                   env={"HPSEARCH_ADMIN_TOKEN": "hps_short-secret"})
+    assert out.returncode == 2, out.stderr
+    assert "error: HPSEARCH_ADMIN_TOKEN is 16 characters" in out.stderr
+    assert "at least 32" in out.stderr and "Traceback" not in out.stderr
+    assert not db.exists()
+
+
+def test_the_stored_prefix_keeps_four_secret_characters(database_url):
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    env_admin = "Kq" + token_hex(19)  # 40 characters, no hps_ marker
+    env_worker = "hps_" + token_hex(16)
+    settings = Settings(database_url=database_url, admin_token=env_admin,
+                        worker_token=env_worker, sweep_seconds=3600)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as c:
+        made = make_token(c, "read", bearer(env_admin))
+        listed = {t["role"]: t["prefix"] for t in
+                  c.get("/api/v1/tokens", headers=bearer(env_admin)).json()}
+    assert listed == {"admin": env_admin[:4], "worker": env_worker[:8], "read": made[:8]}
+    assert made.startswith("hps_")
+
+
+def test_migration_0004_shortens_prefixes_stored_before(database_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import Database
+    from app.migrate import alembic_config, upgrade
+
+    db = Database(database_url)
+    cfg = alembic_config(database_url)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(text(
+            "INSERT INTO api_tokens (name, role, token_hash, prefix, created_at) VALUES "
+            "('env', 'admin', 'h1', 'Kq3f9a0b', 0), ('made', 'read', 'h2', 'hps_AbCd', 0)"))
+    upgrade(db.engine)
+    with db.engine.connect() as conn:
+        prefixes = dict(conn.execute(text("SELECT name, prefix FROM api_tokens")).all())
+    db.dispose()
+    assert prefixes == {"env": "Kq3f", "made": "hps_AbCd"}

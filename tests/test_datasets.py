@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +234,61 @@ def test_cifar10_pickles_cannot_run_code(tmp_path: Path) -> None:
         pickle.dump({b"data": Boom(), b"labels": []}, f)
     with pytest.raises(DatasetError, match="refusing to load"):
         load_dataset(f"cifar10:{folder}")
+
+
+def load_within(spec: str, seconds: float = 10.0) -> BaseException | None:
+    """What ``load_dataset(spec)`` raised, failing the test if it blocks (as a read of a
+    FIFO or a terminal would)."""
+    raised: list[BaseException | None] = [None]
+
+    def load() -> None:
+        try:
+            load_dataset(spec)
+        except BaseException as exc:
+            raised[0] = exc
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"load_dataset({spec!r}) blocked"
+    return raised[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "data.npz"
+    os.mkfifo(fifo)
+    exc = load_within(f"npz:{fifo}")
+    assert isinstance(exc, DatasetError) and "not a regular file" in str(exc)
+    folder = tmp_path / "cifar"
+    write_cifar(folder)
+    (folder / "test_batch").unlink()
+    os.mkfifo(folder / "test_batch")
+    exc = load_within(f"cifar10:{folder}")
+    assert isinstance(exc, DatasetError) and "test_batch: not a regular file" in str(exc)
+
+
+@pytest.mark.skipif(not Path("/dev/stdin").exists(), reason="needs /dev/stdin")
+def test_dev_stdin_is_refused_without_blocking() -> None:
+    read_end, write_end = os.pipe()  # stdin as a pipe nobody writes to: a read would block
+    proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "from worker.datasets import load_dataset\nload_dataset('npz:/dev/stdin')"],
+        stdin=read_end, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent,
+    )
+    os.close(read_end)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("load_dataset('npz:/dev/stdin') blocked") from None
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1
+    assert b"DatasetError: /dev/stdin: not a regular file (a special file)" in err
+
+
+def test_a_directory_where_a_file_belongs_is_refused(tmp_path: Path) -> None:
+    exc = load_within(f"npz:{tmp_path}")
+    assert isinstance(exc, DatasetError) and "not a regular file (a directory)" in str(exc)

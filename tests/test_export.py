@@ -168,3 +168,44 @@ def test_ten_thousand_trials_stream_in_batches(client):
     parts = list(export_service.export_json(db, study))
     assert len(parts) == 2 + math.ceil((BIG + 1) / export_service.BATCH)
     assert len(json.loads("".join(parts))["trials"]) == BIG + 1
+
+
+def test_csv_cells_never_run_as_spreadsheet_formulas(client):
+    modes = ["=1+2", "-3", "@SUM(A1)", "-inf", "+cmd|x", "ok"]
+    spec = custom_spec(trials=1, space={
+        "x": {"type": "uniform", "low": -1.0, "high": 0.0},
+        "mode": {"type": "choice", "values": modes},
+    })
+    study = client.post("/api/v1/studies", json=spec).json()["id"]
+    task = client.post("/api/v1/trials/claim",
+                       json={"worker": '=HYPERLINK("http://evil")', "studies": [study]}).json()
+    r = client.post(f"/api/v1/trials/{task['id']}/finish", json={
+        "lease_token": task["lease_token"], "state": "failed",
+        "metrics": {"val_accuracy": -0.25, "note": "\tx"}, "reason": "-2+3 went wrong"})
+    assert r.status_code == 200, r.text
+    enqueued = [{"params": {"x": -0.5, "mode": mode},
+                 "result": {"state": "completed", "metrics": {"val_accuracy": -1.5}}}
+                for mode in modes]
+    r = client.post(f"/api/v1/studies/{study}/trials", json={"trials": enqueued})
+    assert r.status_code in (200, 201), r.text
+    rows = list(csv.DictReader(io.StringIO(export(client, study, "csv").text)))
+    first = rows[0]
+    assert first["worker"] == '\'=HYPERLINK("http://evil")'
+    assert first["reason"] == "'-2+3 went wrong"
+    assert first["metrics.note"] == "'\tx" and first["metrics.val_accuracy"] == "-0.25"
+    assert [row["params.mode"] for row in rows[1:]] == [
+        "'=1+2", "-3", "'@SUM(A1)", "-inf", "'+cmd|x", "ok"]
+    assert {row["params.x"] for row in rows[1:]} == {"-0.5"}  # numbers stay numbers
+    assert {row["objective"] for row in rows[1:]} == {"-1.5"}
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "@", "+", "\t", "\r")), row
+
+
+def test_cli_csv_output_never_runs_as_formulas(capsys):
+    from app.cli.output import emit
+
+    emit("csv", ["rank", "=param", "objective"],
+         [[1, "@evil", -0.5], [2, "-1", -2]], [])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["rank,'=param,objective", "1,'@evil,-0.5", "2,-1,-2"]

@@ -89,7 +89,7 @@ def train_queued_trials(http: httpx.Client, study: int) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A server with auth on and a two-stage digits study, trained to the end."""
-    token = "hps_" + secrets.token_hex(12)
+    token = "hps_" + secrets.token_hex(16)
     db = tmp_path_factory.mktemp("web") / "web.db"
     server = ServerProcess(f"sqlite:///{db}", env={"HPSEARCH_ADMIN_TOKEN": token}).start()
     http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},

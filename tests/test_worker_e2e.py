@@ -129,7 +129,7 @@ def test_a_bad_trial_fails_alone(srv, tmp_path: Path):
     [
         ({"task": {"dataset": "npz:/no/such/data.npz"}, "space": {
             "learning_rate": {"type": "log_uniform", "low": 1e-4, "high": 1e-1}}},
-         [], "cannot load dataset on this worker: /no/such/data.npz: cannot read"),
+         [], "dataset not readable on this worker (details in the worker's log)"),
         ({}, ["--objective", "no_such_module:train"],
          "cannot import objective no_such_module:train: ModuleNotFoundError"),
     ],
@@ -150,3 +150,7 @@ def test_a_task_this_worker_cannot_run_pauses_the_study(srv, tmp_path: Path, spe
     for trial in api.trials(study):
         if trial["state"] == "failed":
             assert trial["reason"].splitlines()[0].startswith(reason.split(":")[0])
+            assert "/no/such" not in trial["reason"]  # whether it exists is the node's affair
+    if "dataset" in reason:
+        details = [e["message"] for e in worker.events("task_error")]
+        assert details and all("/no/such/data.npz: cannot read" in d for d in details)

@@ -91,8 +91,8 @@ def test_missing_dataset_is_a_task_error(tmp_path: Path):
     with pytest.raises(TaskError) as exc:
         Runner().run(task, Recorder())
     reason = failure_reason(exc.value)
-    assert reason.startswith("cannot load dataset on this worker: ")
-    assert "absent.npz" in reason and len(reason.splitlines()) == 1
+    assert reason == "dataset not readable on this worker (details in the worker's log)"
+    assert "absent.npz: cannot read" in (exc.value.detail or "")
 
 
 def test_custom_objective_runs_and_its_values_become_plain_json(objectives):

@@ -14,9 +14,10 @@ import functools
 import os
 import pickle
 import random
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -62,14 +63,42 @@ def load_dataset(spec: str, seed: int = 0) -> Dataset:
     stamp: tuple[int, ...] = ()
     if ":" in spec:
         path = Path(spec.split(":", 1)[1]).expanduser()
-        try:
-            info = path.stat()
-        except OSError as exc:
-            raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        want_dir = spec.startswith("cifar10:")
+        info = _stat(path, directory=want_dir)
         stamp = (info.st_mtime_ns, info.st_size)
-        if path.is_dir():
+        if want_dir:
             stamp += tuple(p.stat().st_mtime_ns for p in sorted(path.iterdir()) if p.is_file())
     return _load_cached(spec, seed, stamp)
+
+
+def _stat(path: Path, *, directory: bool = False) -> os.stat_result:
+    """``path``'s stat when it is a regular file (or a directory); anything else (a FIFO,
+    a device such as /dev/stdin, a socket) is refused before it is opened, since reading
+    it could block the worker forever."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if directory and not stat.S_ISDIR(info.st_mode):
+        raise DatasetError(f"{path}: not a directory")
+    if not directory and not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a special file"
+        raise DatasetError(f"{path}: not a regular file ({kind})")
+    return info
+
+
+def _open_file(path: Path) -> BinaryIO:
+    """Open a regular file for reading. The open itself cannot block (O_NONBLOCK), and the
+    opened file is checked again, in case the path was swapped for a FIFO after ``_stat``."""
+    _stat(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DatasetError(f"{path}: not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 @functools.lru_cache(maxsize=4)
@@ -241,8 +270,10 @@ def _npz(path: Path) -> Dataset:
     """X_train, y_train, X_val, y_val [, X_test, y_test] [, num_classes]; X may be image-shaped
     ((N, H, W), (N, C, H, W) or (N, H, W, C))."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with _open_file(path) as file, np.load(file, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files}
+    except DatasetError:
+        raise
     except (OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"{path}: not a readable .npz file ({exc})") from None
     missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in arrays]
@@ -287,13 +318,15 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def _cifar_batch(path: Path) -> tuple[Array, Array]:
-    try:
-        with path.open("rb") as f:
-            batch = _ArrayUnpickler(f, encoding="bytes").load()
-    except FileNotFoundError:
+    if not path.exists():
         raise DatasetError(
             f"{path}: missing (CIFAR-10 folder needs data_batch_1..5 and test_batch)"
-        ) from None
+        )
+    try:
+        with _open_file(path) as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except DatasetError:
+        raise
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as exc:
         raise DatasetError(f"{path}: not a CIFAR-10 python batch ({exc})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
@@ -306,8 +339,7 @@ def _cifar_batch(path: Path) -> tuple[Array, Array]:
 
 def _cifar10(folder: Path) -> Dataset:
     """Training batches 1..5 minus their last 1000 examples (val); test_batch is the test."""
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: not a directory")
+    _stat(folder, directory=True)
     parts = [_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
     X = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])

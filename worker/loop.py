@@ -22,7 +22,7 @@ from hpsearch.http import ApiClient, ApiError, Unreachable
 from hpsearch.lease import Lease, poll_delay
 from worker.heartbeat import LEASE_LOST_SIGNAL, LeaseLost, interrupt_main
 from worker.progress import Progress
-from worker.runner import Outcome, Runner, Task, failure_reason
+from worker.runner import Outcome, Runner, Task, TaskError, failure_reason
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 AUTH_STATUSES = frozenset({401, 403})
@@ -240,6 +240,9 @@ class Worker:
             self.in_work = True
             return self.runner.run(task, trial.send)
         except (Exception, SystemExit) as exc:
+            if isinstance(exc, TaskError) and exc.detail:
+                self.progress.event("task_error", f"trial {task.id}: {exc.detail}",
+                                    level="warning", trial=task.id)
             return Outcome("failed", dict(trial.lease.last), failure_reason(exc))
         finally:
             self.in_work = False

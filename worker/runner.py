@@ -21,6 +21,9 @@ from hpsearch.wire import plain
 
 Send = Callable[[int, dict[str, Any]], bool]
 
+DATASET_UNREADABLE = "dataset not readable on this worker (details in the worker's log)"
+
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -106,8 +109,8 @@ class Runner:
             raise TaskError(f"bad training settings: {exc}") from None
         try:
             data = load_dataset(task.dataset)
-        except DatasetError as exc:
-            raise TaskError(f"cannot load dataset on this worker: {exc}") from None
+        except DatasetError as exc:  # names a path: whether it exists is this node's business
+            raise TaskError(DATASET_UNREADABLE, detail=f"{task.dataset}: {exc}") from None
         except ImportError as exc:
             raise TaskError(f"cannot load dataset {task.dataset} on this worker: {exc}") from exc
         result = train(config, data, on_epoch=lambda epoch, metrics: send(epoch, plain(metrics)))

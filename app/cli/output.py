@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from app.csvsafe import spreadsheet_safe
 from hpsearch.http import ApiClient
 
 # Piped output is read by tools or later by people: do not fold it at 80 columns.
@@ -76,8 +77,8 @@ def emit(fmt_name: str, headers: Sequence[str], rows: Sequence[Sequence[Any]],
         sys.stdout.write("\n")
     elif fmt_name == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow(headers)
-        writer.writerows(rows)
+        writer.writerow([spreadsheet_safe(h) for h in headers])
+        writer.writerows([spreadsheet_safe(c) for c in row] for row in rows)
     else:
         table(headers, rows, title=title)
 

@@ -48,13 +48,18 @@ def is_loopback(host: str) -> bool:
 
 def open_database(url: str):  # type: ignore[no-untyped-def]
     """Open and migrate the database, turning connection failures into one line."""
+    from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
     from app.config import Settings
     from app.db import Database
     from app.main import prepare_database
 
-    settings = Settings(database_url=url)
+    try:
+        settings = Settings(database_url=url)
+    except ValidationError as exc:
+        raise CliError("; ".join(e["msg"].removeprefix("Value error, ")
+                                 for e in exc.errors())) from None
     db = Database(url)
     try:
         prepare_database(db, settings)
@@ -64,17 +69,28 @@ def open_database(url: str):  # type: ignore[no-untyped-def]
     return db, settings
 
 
+def server_app():  # type: ignore[no-untyped-def]
+    """The app of one server process (uvicorn's factory); a process of ``--workers N``
+    shuts down with the supervisor that started it."""
+    from app.main import create_app
+    from app.parent_death import guard_from_environment
+
+    guard_from_environment()
+    return create_app()
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import logs
-    from app.services.tokens import any_active
+    from app.parent_death import SUPERVISOR_ENV
+    from app.services.tokens import auth_enabled
 
     if args.workers < 1:
         raise CliError("--workers must be >= 1")
     db, _ = open_database(args.db)
     with db.read() as session:
-        has_auth = any_active(session)
+        has_auth = auth_enabled(session)
     db.dispose()
     loopback = is_loopback(args.host)
     if not loopback and not has_auth:
@@ -86,17 +102,21 @@ def serve(args: argparse.Namespace) -> int:
     os.environ["HPSEARCH_DATABASE_URL"] = args.db
     if not loopback:
         os.environ["HPSEARCH_REQUIRE_AUTH"] = "1"
-    logs.configure(args.log_level)
+    if args.workers > 1:
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    else:
+        os.environ.pop(SUPERVISOR_ENV, None)
     auth = "on" if has_auth else "off (loopback only)"
     print(f"hpsearch serving http://{args.host}:{args.port}  database {args.db}  auth {auth}",
           flush=True)
     uvicorn.run(
-        "app.main:create_app",
+        f"{__name__}:server_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         access_log=False,
+        log_config=logs.logging_config(args.log_level),
         log_level=args.log_level,
     )
     return 0

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from app.csvsafe import spreadsheet_safe
 from app.db import Database
 from app.models import Trial, TrialReport
 from app.schemas import ReportOutRow, TrialDetail, timestamp
@@ -80,7 +81,7 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
-    return value
+    return spreadsheet_safe(value)
 
 
 def _iso(seconds: float | None) -> str:

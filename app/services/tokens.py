@@ -13,10 +13,23 @@ from app.errors import NotFound
 from app.models import ApiToken
 
 TOKEN_PREFIX = "hps_"
+SHOWN_CHARS = 4
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def shown_prefix(token: str) -> str:
+    """What is kept of a token in clear to tell it apart in a listing: the public ``hps_``
+    marker, if any, and the next ``SHOWN_CHARS`` (4) characters.
+
+    Four characters give away at most 24 bits. A generated token keeps 39 URL-safe base64
+    characters (234 bits) hidden; a token from the environment has at least 32 characters
+    (``app.config.MIN_TOKEN_CHARS``), so at least 24 stay hidden: 96 bits even in hex, far
+    beyond guessing through an API that answers a few thousand requests a second."""
+    marker = TOKEN_PREFIX if token.startswith(TOKEN_PREFIX) else ""
+    return marker + token[len(marker) : len(marker) + SHOWN_CHARS]
 
 
 def create_token(
@@ -28,7 +41,7 @@ def create_token(
         name=name or role,
         role=role,
         token_hash=hash_token(token),
-        prefix=token[:8],
+        prefix=shown_prefix(token),
         created_at=time.time(),
     )
     session.add(row)
@@ -51,8 +64,12 @@ def lookup(session: Session, token: str) -> ApiToken | None:
     )
 
 
-def any_active(session: Session) -> bool:
-    return bool(session.scalar(select(exists().where(ApiToken.revoked_at.is_(None)))))
+def auth_enabled(session: Session) -> bool:
+    """True once any token was ever created. Revoking keeps the row, so a server that had
+    tokens never turns open again: with every token revoked, only a token made on the
+    database (``hpsearch token create --db``, or one from the environment at start) lets
+    anyone in."""
+    return bool(session.scalar(select(exists().select_from(ApiToken))))
 
 
 def list_tokens(session: Session) -> list[ApiToken]:
@@ -60,6 +77,7 @@ def list_tokens(session: Session) -> list[ApiToken]:
 
 
 def revoke(session: Session, token_id: int) -> ApiToken:
+    """Mark the token revoked; its row stays (see ``auth_enabled``)."""
     row = session.get(ApiToken, token_id)
     if row is None:
         raise NotFound(f"token {token_id} not found")
