@@ -13,6 +13,8 @@ import yaml
 
 from tests.conftest import REPO, ServerProcess, custom_spec
 
+pytestmark = pytest.mark.slow  # every test runs the CLI or a server as a process
+
 
 def hpsearch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     import os

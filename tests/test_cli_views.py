@@ -16,6 +16,8 @@ import pytest
 from app.cli.main import main
 from tests.conftest import BACKENDS, ServerProcess, custom_spec, free_port, make_database
 
+pytestmark = pytest.mark.slow  # the views read from a server process
+
 # lr values of stage 0 and the val_accuracy each trial ends with: the best sits at the
 # upper edge of [1e-5, 1e-1], so finishing the stage records an edge warning
 STAGE0 = [(0.08, 0.91), (0.05, 0.88), (1e-3, 0.62), (1e-4, 0.40), (2e-5, 0.21)]
