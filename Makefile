@@ -25,6 +25,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check app worker tests benchmarks migrations
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench-server: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

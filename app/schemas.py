@@ -27,7 +27,7 @@ Role = Literal["admin", "submit", "worker", "read"]
 
 MAX_BUDGET = 10_000_000
 DEFAULT_MAX_EPOCHS = 50
-EXAMPLE_SPACE = {
+EXAMPLE_SPACE: dict[str, Any] = {
     "learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
     "reg": {"type": "log_uniform", "low": 1e-5, "high": 1.0},
 }
@@ -210,6 +210,7 @@ def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> Non
             )
         if name in settings:
             raise ValueError(f"space.{name}: also fixed in task.settings; keep one of them")
+        probes: list[Any]
         if isinstance(p, Choice):
             probes = list(p.values)
         elif isinstance(p, Fixed):

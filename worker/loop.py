@@ -284,7 +284,9 @@ class Worker:
 
     def _release(self, task: Task, reason: str, *, quick: bool = False) -> None:
         body = {"lease_token": task.lease_token, "reason": reason}
-        limits = {"retry_seconds": 0.0, "timeout": QUICK_RELEASE_SECONDS} if quick else {}
+        limits: dict[str, Any] = {}
+        if quick:
+            limits = {"retry_seconds": 0.0, "timeout": QUICK_RELEASE_SECONDS}
         try:
             self.api.request("POST", f"/api/v1/trials/{task.id}/release", json=body, **limits)
         except (ApiError, Unreachable) as exc:

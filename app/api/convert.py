@@ -24,7 +24,7 @@ def study_summary(
     return StudySummary(
         id=study.id,
         name=study.name,
-        state=study.state,  # type: ignore[arg-type]
+        state=study.state,
         state_reason=study.state_reason,
         dataset=study.dataset,
         metric=study.metric,
@@ -73,7 +73,7 @@ def trial_out(t: Trial) -> TrialOut:
         study_id=t.study_id,
         stage=t.stage_index,
         number=t.number,
-        state=t.state,  # type: ignore[arg-type]
+        state=t.state,
         origin=t.origin,
         params=t.params,
         epochs=t.epochs,
@@ -101,7 +101,7 @@ def leaderboard_row(rank: int, t: Trial, study_name: str) -> LeaderboardRow:
         study=study_name,
         number=t.number,
         stage=t.stage_index,
-        state=t.state,  # type: ignore[arg-type]
+        state=t.state,
         objective=t.objective,
         params=t.params,
         metrics={k: t.metrics[k] for k in KEY_METRICS if k in t.metrics},
@@ -126,7 +126,7 @@ def token_out(t: ApiToken) -> TokenOut:
     return TokenOut(
         id=t.id,
         name=t.name,
-        role=t.role,  # type: ignore[arg-type]
+        role=t.role,
         prefix=t.prefix,
         created_at=timestamp(t.created_at),
         revoked=t.revoked_at is not None,

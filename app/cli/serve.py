@@ -6,9 +6,14 @@ import argparse
 import ipaddress
 import os
 import socket
+from typing import TYPE_CHECKING
 
 from app.cli.main import CliError
 from app.config import DEFAULT_DATABASE_URL
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.db import Database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +51,7 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def open_database(url: str):  # type: ignore[no-untyped-def]
+def open_database(url: str) -> tuple[Database, Settings]:
     """Open and migrate the database, turning connection failures into one line."""
     from sqlalchemy.exc import OperationalError
 

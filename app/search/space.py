@@ -50,6 +50,7 @@ class _Numeric(_Param):
 
     def scale_bounds(self) -> tuple[float, float]:
         """The range in scale space."""
+        # low and high are fields of each subclass (int for IntParam), not of this base
         return self.to_scale(self.low), self.to_scale(self.high)  # type: ignore[attr-defined]
 
 

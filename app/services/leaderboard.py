@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
@@ -29,6 +29,8 @@ SORT_COLUMNS: dict[str, Any] = {
     "epochs_run": Trial.steps,
 }
 JSON_SORT = re.compile(r"(params|metrics)\.([A-Za-z_][A-Za-z0-9_]{0,99})")
+
+AnySelect = TypeVar("AnySelect", bound=Select)  # a SELECT of any row shape
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def _order(q: LeaderboardQuery, dialect: str) -> list[Any]:
             *default]
 
 
-def _filtered(q: LeaderboardQuery, query: Select) -> Select:  # type: ignore[type-arg]
+def _filtered(q: LeaderboardQuery, query: AnySelect) -> AnySelect:
     if q.study_id is not None:
         query = query.where(Trial.study_id == q.study_id)
     if q.stage is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import case, exists, func, insert, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from app.models import Stage, Study, StudyWarning, Trial
 from app.search.edges import SearchWarning
 from app.search.pruning import PruningPolicy, default_pruning
 from app.search.refine import RefinePolicy, refine
-from app.search.samplers import sample
+from app.search.samplers import SamplerName, sample
 from app.search.space import SearchSpace
 from app.search.trials import TrialOutcome
 
@@ -113,7 +113,8 @@ def sample_more(session: Session, study: Study, stage: Stage, n: int, *, epochs:
     space = SearchSpace.model_validate(stage.space)
     seed = (study.seed + 104_729 * stage.index) % SEED_MODULUS
     drawn = stage.n_trials
-    points = sample(space, drawn + n, seed=seed, method=stage.sampler)  # type: ignore[arg-type]
+    sampler = cast(SamplerName, stage.sampler)  # a str column, validated by StudySpec
+    points = sample(space, drawn + n, seed=seed, method=sampler)
     add_trials(session, study, stage, points[drawn:], origin="sampled", epochs=epochs)
     stage.n_trials = drawn + n
 
@@ -149,8 +150,9 @@ def add_trials(
             "steps": 0,
             "created_at": now,
         }
-        if results and results[i]:
-            row.update(results[i])  # type: ignore[arg-type]
+        result = results[i] if results else None
+        if result:
+            row.update(result)
         rows.append(row)
     if rows:
         session.execute(insert(Trial), rows)
@@ -241,7 +243,7 @@ def advance(
         study.updated_at = now
         return None
     # beyond the plan, a stage shaped like the one just closed
-    step = plan[nxt] if nxt < len(plan) else {
+    step: dict[str, Any] = plan[nxt] if nxt < len(plan) else {
         "trials": None if stage.budget else stage.n_trials, "budget": stage.budget}
     if trials is None and budget is None:
         trials, budget = step.get("trials"), step.get("budget")

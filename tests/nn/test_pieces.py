@@ -10,7 +10,7 @@ import pytest
 from worker.nn.batchnorm import BatchNormState, batchnorm_forward
 from worker.nn.init import init_std, init_weights
 from worker.nn.layers import dropout_forward, dropout_mask
-from worker.nn.optim import UPDATE_RULES, adam, nesterov, sgd, sgd_momentum
+from worker.nn.optim import UPDATE_RULES, State, UpdateRule, adam, nesterov, sgd, sgd_momentum
 from worker.nn.preprocessing import Preprocessor
 from worker.nn.schedules import learning_rate_at
 
@@ -83,7 +83,7 @@ def test_init_is_reproducible_from_the_generator() -> None:
         init_std("uniform", 3)
 
 
-def run_steps(rule, state: dict, grads: list[list[float]]) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+def run_steps(rule: UpdateRule, state: State, grads: list[list[float]]) -> list[np.ndarray]:
     w = np.array([1.0, -2.0])
     seen = []
     for g in grads:

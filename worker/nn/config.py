@@ -222,4 +222,5 @@ def config_from(settings: Mapping[str, object], *, epochs: int, seed: int) -> Tr
             )
     if "hidden_sizes" in settings and ("hidden_size" in settings or "num_layers" in settings):
         raise ConfigError("give either 'hidden_sizes' or 'hidden_size'/'num_layers', not both")
+    # values of any type: __post_init__ coerces and checks each one, naming the key
     return TrainConfig(**dict(settings), epochs=epochs, seed=seed)  # type: ignore[arg-type]

@@ -10,8 +10,9 @@ buffers are allocated once per batch size and reused.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -80,7 +81,9 @@ class MLP:
         self.num_classes = num_classes
         k = config.maxout_k if config.activation == "maxout" else 1
         self._k = k
-        self._act_forward, self._act_backward = act.SIMPLE.get(config.activation, (None, None))
+        simple: tuple[Callable[..., tuple[Array, Any]] | None, Callable[..., Array] | None]
+        simple = act.SIMPLE.get(config.activation, (None, None))
+        self._act_forward, self._act_backward = simple
         self._act_kwargs: dict[str, float] = {}
         if config.activation == "leaky_relu":
             self._act_kwargs = {"slope": config.leaky_slope}
@@ -234,6 +237,7 @@ class MLP:
             return act.prelu_forward(a, layer.p["alpha"], out=out)
         if self.activation == "maxout":
             return act.maxout_forward(a, self._k, out=out)
+        assert self._act_forward is not None  # set for every activation but the two above
         return self._act_forward(a, out=out, **self._act_kwargs)
 
     def _activation_backward(self, dh: Array, cache: Any, layer: _Hidden, n: int) -> Array:
@@ -242,7 +246,14 @@ class MLP:
             return dz
         if self.activation == "maxout":
             return act.maxout_backward(dh, cache, out=layer.buffers[n]["dz"])
+        assert self._act_backward is not None
         return self._act_backward(dh, cache, out=dh)
+
+    @overload
+    def loss(self, X: Array, y: None = None) -> Array: ...
+
+    @overload
+    def loss(self, X: Array, y: Array) -> tuple[float, dict[str, Array]]: ...
 
     def loss(self, X: Array, y: Array | None = None) -> Array | tuple[float, dict[str, Array]]:
         """Test-mode scores when y is None, else training-mode ``(loss, grads)`` with L2 reg."""
@@ -264,6 +275,7 @@ class MLP:
             layer = hidden[pos]
             aff_cache, bn_cache, act_cache, mask = caches[pos]
             g = layer.g
+            assert dx is not None  # every hidden layer gets the gradient of its output
             if mask is not None:
                 dropout_backward(dx, mask, out=dx)
             dz = self._activation_backward(dx, act_cache, layer, n)
@@ -292,7 +304,7 @@ class MLP:
         correct = 0
         total_loss = 0.0
         for start in range(0, X.shape[0], batch_size):
-            outputs = [] if record is not None and start == 0 else None
+            outputs: list[Array] | None = [] if record is not None and start == 0 else None
             scores, _ = self.forward(X[start : start + batch_size], train=False, record=outputs)
             if record is not None and outputs is not None:
                 record.extend(h.copy() for h in outputs)
