@@ -18,7 +18,7 @@ from pydantic import (
 from app.search.pruning import PruningPolicy
 from app.search.refine import RefinePolicy, default_plan
 from app.search.samplers import SamplerName
-from app.search.space import Choice, Fixed, SearchSpace
+from app.search.space import Choice, Fixed, Param, SearchSpace
 from worker.jsonsafe import json_safe
 
 TrialState = Literal["queued", "running", "completed", "aborted", "pruned", "failed"]
@@ -199,8 +199,9 @@ class StudySpec(_Model):
 
 def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> None:
     """Refuse names the built-in trainer does not know and values it cannot take."""
-    from worker.nn.config import KNOWN_PARAMS
+    from worker.nn.config import KNOWN_PARAMS, RELATED_PARAMS
 
+    probes = {name: _probes(p) for name, p in space.params.items()}
     for name, p in space.params.items():
         if name not in KNOWN_PARAMS:
             raise ValueError(
@@ -210,15 +211,22 @@ def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> Non
             )
         if name in settings:
             raise ValueError(f"space.{name}: also fixed in task.settings; keep one of them")
-        probes: list[Any]
-        if isinstance(p, Choice):
-            probes = list(p.values)
-        elif isinstance(p, Fixed):
-            probes = [p.value]
-        else:
-            probes = [p.low, p.high]
-        for value in probes:
+        for value in probes[name]:
             _check_trainer_settings({**settings, name: value}, where=f"space.{name}")
+    for a, b in RELATED_PARAMS:
+        if a in probes and b in probes:
+            for va in probes[a]:
+                for vb in probes[b]:
+                    _check_trainer_settings({**settings, a: va, b: vb}, where=f"space.{a}")
+
+
+def _probes(p: Param) -> list[Any]:
+    """The values that show whether the trainer takes a distribution: its ends or choices."""
+    if isinstance(p, Choice):
+        return list(p.values)
+    if isinstance(p, Fixed):
+        return [p.value]
+    return [p.low, p.high]
 
 
 def _check_trainer_settings(settings: dict[str, Any], *, where: str) -> None:

@@ -101,3 +101,10 @@ def test_direct_construction_is_validated() -> None:
         TrainConfig(epochs=0)
     with pytest.raises(ValueError):  # ConfigError is a ValueError
         TrainConfig(activation="gelu")
+
+
+def test_batchnorm_needs_batches_of_two() -> None:
+    with pytest.raises(ConfigError, match="'batchnorm' needs 'batch_size' >= 2, got 1"):
+        config_from({"batchnorm": True, "batch_size": 1}, epochs=1, seed=0)
+    assert config_from({"batchnorm": True, "batch_size": 2}, epochs=1, seed=0).batch_size == 2
+    assert config_from({"batchnorm": False, "batch_size": 1}, epochs=1, seed=0).batch_size == 1

@@ -72,6 +72,12 @@ class TrainConfig:
                 size = self.hidden_sizes[0] if self.hidden_sizes else 100
             count = len(self.hidden_sizes) if self.num_layers is None else self.num_layers
             object.__setattr__(self, "hidden_sizes", (size,) * count)
+        if self.batchnorm and self.batch_size < 2:
+            # a batch of one is its own mean: every output is beta and every gradient 0
+            raise ConfigError(
+                f"'batchnorm' needs 'batch_size' >= 2, got {self.batch_size}: batch statistics "
+                "of one example train nothing"
+            )
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -119,6 +125,9 @@ _INTS = frozenset(
     }
 )
 _BOOLS = frozenset({"batchnorm", "monitor"})
+
+# settings that are valid alone but not in every combination: checked together
+RELATED_PARAMS: tuple[tuple[str, str], ...] = (("batchnorm", "batch_size"),)
 
 KNOWN_PARAMS: frozenset[str] = frozenset(
     f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("epochs", "seed")
