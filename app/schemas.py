@@ -202,7 +202,7 @@ def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> Non
     from worker.nn.config import KNOWN_PARAMS, RELATED_PARAMS
 
     probes = {name: _probes(p) for name, p in space.params.items()}
-    for name, p in space.params.items():
+    for name in space.params:
         if name not in KNOWN_PARAMS:
             raise ValueError(
                 f"space.{name}: the built-in trainer has no parameter {name!r} "

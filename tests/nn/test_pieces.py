@@ -115,6 +115,30 @@ def test_nesterov_steps() -> None:
     assert np.allclose(w2, w1 - 0.9 * np.array([-0.05, 0.1]) + 1.9 * np.array([-0.07, -0.11]))
 
 
+def torch_sgd(rates: list[float], mu: float, nesterov: bool) -> list[np.ndarray]:
+    """PyTorch's SGD with momentum: ``b = mu b + g``; ``w -= lr (g + mu b)`` (Nesterov) or
+    ``w -= lr b``, the rate applied outside the buffer."""
+    w, b, seen = np.array([1.0, -2.0]), np.zeros(2), []
+    for lr, g in zip(rates, GRADS * 2, strict=True):
+        b = mu * b + np.array(g)
+        w = w - lr * (np.array(g) + mu * b if nesterov else b)
+        seen.append(w)
+    return seen
+
+
+@pytest.mark.parametrize(("rule", "is_nesterov"), [(sgd_momentum, False), (nesterov, True)])
+def test_momentum_matches_pytorch_when_the_rate_changes(rule: UpdateRule,
+                                                        is_nesterov: bool) -> None:
+    rates = [0.1, 0.1, 0.05, 0.02]
+    state: State = {"momentum": 0.9}
+    w, seen = np.array([1.0, -2.0]), []
+    for lr, g in zip(rates, GRADS * 2, strict=True):
+        state["learning_rate"] = lr
+        w, state = rule(w, np.array(g), state)
+        seen.append(w.copy())
+    assert np.allclose(seen, torch_sgd(rates, 0.9, is_nesterov))
+
+
 def test_adam_steps() -> None:
     state = {"learning_rate": 0.1, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
     w1, w2 = run_steps(adam, state, GRADS)
