@@ -447,6 +447,8 @@ class LeaderboardRow(_Model):
     stage: int
     state: TrialState
     objective: float | None
+    metric: str = Field(..., description="What objective is: the study's metric")
+    direction: str = Field(..., description="maximize or minimize")
     params: dict[str, Any]
     metrics: dict[str, Any]
     epochs_run: int

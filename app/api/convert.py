@@ -13,6 +13,7 @@ from app.schemas import (
     WorkerOut,
     timestamp,
 )
+from app.services.leaderboard import RankedBy
 
 KEY_METRICS = ("val_accuracy", "train_accuracy", "test_accuracy", "train_loss", "val_loss",
                "best_epoch", "epochs_run")
@@ -93,16 +94,18 @@ def report_row(r: TrialReport) -> dict:
     return {"step": r.step, "metrics": r.metrics}
 
 
-def leaderboard_row(rank: int, t: Trial, study_name: str) -> LeaderboardRow:
+def leaderboard_row(rank: int, t: Trial, study: RankedBy) -> LeaderboardRow:
     return LeaderboardRow(
         rank=rank,
         trial_id=t.id,
         study_id=t.study_id,
-        study=study_name,
+        study=study.name,
         number=t.number,
         stage=t.stage_index,
         state=t.state,
         objective=t.objective,
+        metric=study.metric,
+        direction="maximize" if study.maximize else "minimize",
         params=t.params,
         metrics={k: t.metrics[k] for k in KEY_METRICS if k in t.metrics},
         epochs_run=t.steps,

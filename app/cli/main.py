@@ -11,6 +11,8 @@ from collections.abc import Callable
 from app import __version__
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+# exit codes: 1 the server refused the request, 2 bad usage (flags, input files)
+EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 69  # 69: EX_UNAVAILABLE of sysexits.h
 
 # Commands that parse their own arguments: name -> (module, help).
 DELEGATED = {
@@ -19,9 +21,20 @@ DELEGATED = {
 }
 
 
+def server_url(text: str) -> str:
+    """An argparse type: an http(s) URL; a bare host:port gets a hint."""
+    if not text.startswith(("http://", "https://")):
+        hint = f"; add the scheme: http://{text}" if text and "://" not in text else ""
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// or https:// URL, got {text!r}{hint}"
+        )
+    return text
+
+
 def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
+        type=server_url,
         default=os.environ.get("HPSEARCH_SERVER", DEFAULT_SERVER),
         help="server URL (env HPSEARCH_SERVER; default %(default)s)",
     )
@@ -71,16 +84,16 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         return handler(args)
     except ServiceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except Unreachable as exc:
         print(f"error: {exc}; is `hpsearch serve` running?", file=sys.stderr)
-        return 2
+        return EXIT_UNREACHABLE
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
