@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,6 +36,18 @@ EXAMPLE_SPACE: dict[str, Any] = {
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _FromRow(_Model):
+    """A wire model read straight from an ORM object or a result row (``model_validate``):
+    fields by name or by the column alias given, epoch-second floats as UTC datetimes."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+def column(name: str, field: str) -> Any:
+    """A field read from the column ``name``, or by its own name ``field``."""
+    return Field(validation_alias=AliasChoices(name, field))
 
 
 def example(value: dict[str, Any]) -> ConfigDict:
@@ -256,9 +269,9 @@ class StageOut(_Model):
     counts: dict[str, int] = Field(default_factory=dict)
 
 
-class WarningOut(_Model):
+class WarningOut(_FromRow):
     id: int
-    stage: int | None
+    stage: int | None = column("stage_index", "stage")
     kind: str
     param: str | None
     side: str | None
@@ -411,10 +424,10 @@ class ReportOutRow(_Model):
     metrics: dict[str, Any]
 
 
-class TrialOut(_Model):
+class TrialOut(_FromRow):
     id: int
     study_id: int
-    stage: int
+    stage: int = column("stage_index", "stage")
     number: int
     state: TrialState
     origin: str
@@ -425,7 +438,7 @@ class TrialOut(_Model):
     objective: float | None
     metrics: dict[str, Any]
     reason: str | None
-    worker: str | None
+    worker: str | None = column("worker_name", "worker")
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -477,7 +490,7 @@ class WorkerRegister(_Model):
     version: str = Field(..., max_length=50)
 
 
-class WorkerOut(_Model):
+class WorkerOut(_FromRow):
     name: str
     host: str
     pid: int

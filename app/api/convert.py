@@ -56,38 +56,11 @@ def stage_out(stage: Stage, counts: dict[str, int], epochs_spent: int) -> StageO
 
 
 def warning_out(w: StudyWarning) -> WarningOut:
-    return WarningOut(
-        id=w.id,
-        stage=w.stage_index,
-        kind=w.kind,
-        param=w.param,
-        side=w.side,
-        message=w.message,
-        details=w.details,
-        created_at=timestamp(w.created_at),
-    )
+    return WarningOut.model_validate(w)
 
 
 def trial_out(t: Trial) -> TrialOut:
-    return TrialOut(
-        id=t.id,
-        study_id=t.study_id,
-        stage=t.stage_index,
-        number=t.number,
-        state=t.state,
-        origin=t.origin,
-        params=t.params,
-        epochs=t.epochs,
-        steps=t.steps,
-        attempt=t.attempt,
-        objective=t.objective,
-        metrics=t.metrics,
-        reason=t.reason,
-        worker=t.worker_name,
-        created_at=timestamp(t.created_at),
-        started_at=timestamp(t.started_at),
-        finished_at=timestamp(t.finished_at),
-    )
+    return TrialOut.model_validate(t)
 
 
 def report_row(r: TrialReport) -> dict:
@@ -113,16 +86,7 @@ def leaderboard_row(rank: int, t: Trial, study: RankedBy) -> LeaderboardRow:
 
 
 def worker_out(w: Worker) -> WorkerOut:
-    return WorkerOut(
-        name=w.name,
-        host=w.host,
-        pid=w.pid,
-        processes=w.processes,
-        version=w.version,
-        registered_at=timestamp(w.registered_at),
-        last_seen_at=timestamp(w.last_seen_at),
-        current_trial_id=w.current_trial_id,
-    )
+    return WorkerOut.model_validate(w)
 
 
 def token_out(t: ApiToken) -> TokenOut:
