@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,7 +31,3 @@ class Settings(BaseSettings):
     )
     max_page: int = Field(1000, ge=1, description="Largest page size a listing returns.")
 
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

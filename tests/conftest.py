@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.db import normalize_url
+from worker.processes import stop_processes
 
 warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
 
@@ -176,13 +177,8 @@ class ServerProcess:
         raise RuntimeError("server did not become ready")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_processes([self.proc], timeout=15)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from types import FrameType
 from typing import Any
 
 from app.cli.main import CliError
+from worker.processes import stop_processes
 
 EXAMPLE = "digits_coarse_to_fine.yaml"
 STATE_DIR = ".hpsearch"
@@ -87,13 +88,7 @@ class Processes:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([proc], STOP_TIMEOUT)
 
     def __enter__(self) -> Processes:
         return self

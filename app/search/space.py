@@ -25,17 +25,9 @@ Scalar = str | int | float | bool
 class _Param(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @property
-    def is_numeric(self) -> bool:
-        return False
-
 
 class _Numeric(_Param):
     """A numeric range sampled uniformly in its scale (linear or log10)."""
-
-    @property
-    def is_numeric(self) -> bool:
-        return True
 
     @property
     def is_log(self) -> bool:
