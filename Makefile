@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test lint bench-server bench-trainer bench-search clean
+.PHONY: quickstart test test-fast lint bench-server bench-trainer bench-search clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,17 @@ $(STAMP): pyproject.toml
 quickstart: $(STAMP)
 	$(BIN)/hpsearch quickstart
 
-test: $(STAMP)
-	$(BIN)/ruff check app worker hpsearch examples tests benchmarks migrations
+test: lint
 	$(BIN)/python -m pytest
+
+# the in-process tests: no server, worker or browser processes, no PostgreSQL
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not postgres"
 
 lint: $(STAMP)
 	$(BIN)/ruff check app worker hpsearch examples tests benchmarks migrations
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench-server: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,7 +51,3 @@ class Settings(BaseSettings):
             )
         return token
 
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

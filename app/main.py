@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -67,9 +67,8 @@ def prepare_database(db: Database, settings: Settings) -> None:
             )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the database is opened (and migrated) when it starts."""
-    settings = settings or Settings()
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open (and migrate) the database and run the lease sweeper while the app serves."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +85,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sweeper.join(timeout=5)
             db.dispose()
 
+    return lifespan
+
+
+operations = APIRouter(tags=["operations"])
+
+
+@operations.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@operations.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """The database answers and its schema is current."""
+    db: Database = request.app.state.db
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        problem = schema_problem(db.engine)
+    except OperationalError as exc:
+        problem = f"database unreachable: {exc.orig}"
+    if problem:
+        return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the database is opened (and migrated) when it starts."""
+    settings = settings or Settings()
+    lifespan = _lifespan(settings)
     app = FastAPI(
         title="hpsearch",
         version=__version__,
@@ -105,25 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"Retry-After": "1"},
         )
 
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"])
-    def readyz(request: Request) -> JSONResponse:
-        """The database answers and its schema is current."""
-        db: Database = request.app.state.db
-        try:
-            with db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            problem = schema_problem(db.engine)
-        except OperationalError as exc:
-            problem = f"database unreachable: {exc.orig}"
-        if problem:
-            return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
+    app.include_router(operations)
     for router in (studies, trials, leaderboard, workers, tokens, export, points):
         app.include_router(router.router, prefix=API_PREFIX)
     pages.mount(app)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
+    AliasChoices,
     ConfigDict,
     Field,
     StrictInt,
@@ -18,7 +19,7 @@ from pydantic import (
 from app.search.pruning import PruningPolicy
 from app.search.refine import RefinePolicy, default_plan
 from app.search.samplers import SamplerName
-from app.search.space import Choice, Fixed, SearchSpace
+from app.search.space import Choice, Fixed, Param, SearchSpace
 from hpsearch.bounds import INT32_MAX, JsonObject
 from hpsearch.wire import (  # noqa: F401  (the trial protocol, re-exported)
     ClaimRequest,
@@ -46,10 +47,22 @@ Role = Literal["admin", "submit", "worker", "read"]
 MAX_BUDGET = 10_000_000
 MAX_STAGE_TRIALS = 100_000
 DEFAULT_MAX_EPOCHS = 50
-EXAMPLE_SPACE = {
+EXAMPLE_SPACE: dict[str, Any] = {
     "learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
     "reg": {"type": "log_uniform", "low": 1e-5, "high": 1.0},
 }
+
+
+class _FromRow(_Model):
+    """A wire model read straight from an ORM object or a result row (``model_validate``):
+    fields by name or by the column alias given, epoch-second floats as UTC datetimes."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+def column(name: str, field: str) -> Any:
+    """A field read from the column ``name``, or by its own name ``field``."""
+    return Field(validation_alias=AliasChoices(name, field))
 
 
 def timestamp(seconds: float | None) -> datetime | None:
@@ -186,9 +199,10 @@ def check_budget_trials(budget: int | None, epochs: int) -> None:
 
 def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> None:
     """Refuse names the built-in trainer does not know and values it cannot take."""
-    from worker.nn.config import KNOWN_PARAMS
+    from worker.nn.config import KNOWN_PARAMS, RELATED_PARAMS
 
-    for name, p in space.params.items():
+    probes = {name: _probes(p) for name, p in space.params.items()}
+    for name in space.params:
         if name not in KNOWN_PARAMS:
             raise ValueError(
                 f"space.{name}: the built-in trainer has no parameter {name!r} "
@@ -197,14 +211,22 @@ def check_space_for_trainer(space: SearchSpace, settings: dict[str, Any]) -> Non
             )
         if name in settings:
             raise ValueError(f"space.{name}: also fixed in task.settings; keep one of them")
-        if isinstance(p, Choice):
-            probes = list(p.values)
-        elif isinstance(p, Fixed):
-            probes = [p.value]
-        else:
-            probes = [p.low, p.high]
-        for value in probes:
+        for value in probes[name]:
             _check_trainer_settings({**settings, name: value}, where=f"space.{name}")
+    for a, b in RELATED_PARAMS:
+        if a in probes and b in probes:
+            for va in probes[a]:
+                for vb in probes[b]:
+                    _check_trainer_settings({**settings, a: va, b: vb}, where=f"space.{a}")
+
+
+def _probes(p: Param) -> list[Any]:
+    """The values that show whether the trainer takes a distribution: its ends or choices."""
+    if isinstance(p, Choice):
+        return list(p.values)
+    if isinstance(p, Fixed):
+        return [p.value]
+    return [p.low, p.high]
 
 
 def _check_trainer_settings(settings: dict[str, Any], *, where: str) -> None:
@@ -234,9 +256,9 @@ class StageOut(_Model):
     counts: dict[str, int] = Field(default_factory=dict)
 
 
-class WarningOut(_Model):
+class WarningOut(_FromRow):
     id: int
-    stage: int | None
+    stage: int | None = column("stage_index", "stage")
     kind: str
     param: str | None
     side: str | None
@@ -326,10 +348,10 @@ class ReportOutRow(_Model):
     metrics: dict[str, Any]
 
 
-class TrialOut(_Model):
+class TrialOut(_FromRow):
     id: int
     study_id: int
-    stage: int
+    stage: int = column("stage_index", "stage")
     number: int
     state: TrialState
     origin: str
@@ -340,7 +362,7 @@ class TrialOut(_Model):
     objective: float | None
     metrics: dict[str, Any]
     reason: str | None
-    worker: str | None
+    worker: str | None = column("worker_name", "worker")
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -362,6 +384,8 @@ class LeaderboardRow(_Model):
     stage: int
     state: TrialState
     objective: float | None
+    metric: str = Field(..., description="What objective is: the study's metric")
+    direction: str = Field(..., description="maximize or minimize")
     params: dict[str, Any]
     metrics: dict[str, Any]
     epochs_run: int
@@ -379,7 +403,7 @@ class Leaderboard(_Model):
 # --- workers and tokens --------------------------------------------------------------
 
 
-class WorkerOut(_Model):
+class WorkerOut(_FromRow):
     name: str
     host: str
     pid: int

@@ -10,8 +10,12 @@ GEMM limit: ``6 * N * sum(fan_in * fan_out)`` FLOPs (forward 2, backward 4 per w
 example) at the measured 2048^3 float32 matmul rate. Neither side computes the first layer's
 input gradient, so a network dominated by its first layer can come in under the limit.
 
+``--whole EPOCHS`` times whole ``train()`` runs instead, hpsearch only: the epochs plus what
+the worker does around them (schedule, per-epoch metrics and diagnostics, best weights).
+
     .venv/bin/pip install torch   # benchmark-only extra, never imported by worker code
     .venv/bin/python benchmarks/bench_trainer.py [--repeats 5] [--only NAME] [--threads N]
+    .venv/bin/python benchmarks/bench_trainer.py --whole 3 [--repeats 5]
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from worker.datasets import Dataset
 from worker.nn.config import TrainConfig
 from worker.nn.model import MLP
 from worker.nn.optim import UPDATE_RULES
-from worker.nn.trainer import DivergenceGuard, MiniBatchLoop
+from worker.nn.trainer import DivergenceGuard, MiniBatchLoop, train
 
 LEARNING_RATE, MOMENTUM, REG = 1e-3, 0.9, 5e-4
 PAUSE_S = 0.3  # lets the other library's idle worker threads stop spinning
@@ -81,6 +86,49 @@ def hpsearch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], Non
         assert outcome.reason is None, outcome.reason
 
     return run
+
+
+def hpsearch_run(case: Case, X: np.ndarray, y: np.ndarray, epochs: int) -> Callable[[], None]:
+    """Return a function running ``train()`` for ``epochs`` epochs (a tenth of the examples
+    held out for validation, no stall abort: the labels are random)."""
+    n_val = case.n // 10
+    data = Dataset(X[n_val:], y[n_val:], X[:n_val], y[:n_val], None, None, case.dims[-1],
+                   "random")
+    config = TrainConfig(
+        hidden_sizes=case.dims[1:-1],
+        batchnorm=case.batchnorm,
+        reg=REG,
+        optimizer="momentum",
+        learning_rate=LEARNING_RATE,
+        momentum=MOMENTUM,
+        batch_size=case.batch,
+        epochs=epochs,
+        stall_epochs=0,
+    )
+
+    def run() -> None:
+        result = train(config, data)
+        assert result.state == "completed", result.reason
+
+    return run
+
+
+def whole_runs(args: argparse.Namespace) -> None:
+    """The ``--whole`` table: best (median) seconds of a ``train()`` run per case."""
+    runs = f"train() x {args.whole} epochs s"
+    print(f"| {'config':<17} | {'N':>6} | {'batch':>5} | {runs:>26} |")
+    print(f"|{'-' * 19}|{'-' * 8}|{'-' * 7}|{'-' * 28}|")
+    for case in CASES:
+        if args.only and case.name != args.only:
+            continue
+        rng = np.random.default_rng(1)
+        X = rng.standard_normal((case.n, case.dims[0]), dtype=np.float32)
+        y = rng.integers(0, case.dims[-1], case.n)
+        run = hpsearch_run(case, X, y, args.whole)
+        run()  # warm-up
+        times = [timed(run) for _ in range(args.repeats)]
+        cell = f"{min(times):.3f} ({statistics.median(times):.3f})"
+        print(f"| {case.name:<17} | {case.n:>6} | {case.batch:>5} | {cell:>26} |", flush=True)
 
 
 def torch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
@@ -151,6 +199,8 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, help="BLAS/torch threads (default: the cores this process has)"
     )
+    parser.add_argument("--whole", type=int, metavar="EPOCHS",
+                        help="time whole train() runs of EPOCHS epochs instead (hpsearch only)")
     args = parser.parse_args()
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
@@ -166,6 +216,9 @@ def main() -> None:
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         print(f"numpy {np.__version__} ({blas}); torch {torch.__version__}")
+        if args.whole:
+            whole_runs(args)
+            return
         np_rate, torch_rate = matmul_rates()
         rate = max(np_rate, torch_rate)
         print(

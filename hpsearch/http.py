@@ -3,6 +3,7 @@ details in one readable line."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import threading
@@ -16,6 +17,16 @@ from hpsearch.wire import json_safe
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 RETRY_STATUS = frozenset({500, 502, 503, 504})
+
+
+def server_url(text: str) -> str:
+    """An argparse type: an http(s) URL; a bare host:port gets a hint."""
+    if not text.startswith(("http://", "https://")):
+        hint = f"; add the scheme: http://{text}" if text and "://" not in text else ""
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// or https:// URL, got {text!r}{hint}"
+        )
+    return text
 
 
 def default_server() -> str:

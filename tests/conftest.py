@@ -1,8 +1,11 @@
 """Shared fixtures: a fresh database per test on SQLite and (when configured) PostgreSQL,
-an in-process API client, and real server processes."""
+an in-process API client, and real server processes; a clean ``HPSEARCH_*`` environment,
+and a guard that fails any test starting a process without the ``slow`` or ``browser``
+marker (so ``make test-fast`` stays in-process)."""
 
 from __future__ import annotations
 
+import multiprocessing.process
 import os
 import socket
 import subprocess
@@ -21,17 +24,46 @@ from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.db import normalize_url
+from worker.processes import stop_processes
 
 warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
 
 PG_ENV = "HPSEARCH_TEST_POSTGRES_URL"
+PG_URL = os.environ.get(PG_ENV)  # read before the environment is scrubbed
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+PROCESS_MARKERS = ("slow", "browser")
 
 
 def postgres_admin_url() -> str | None:
-    url = os.environ.get(PG_ENV)
-    return normalize_url(url) if url else None
+    return normalize_url(PG_URL) if PG_URL else None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def clean_environment() -> Iterator[None]:
+    """No ``HPSEARCH_*`` variable of the developer's shell reaches Settings, the CLI or the
+    processes the tests start; a test sets what it needs."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("HPSEARCH_")]:
+            mp.delenv(name)
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Starting a subprocess or a multiprocessing child, in a test or in any fixture it
+    sets up, fails a test not marked ``slow`` or ``browser``: ``make test-fast`` leaves
+    those out, so it stays in-process."""
+    if any(item.get_closest_marker(m) for m in PROCESS_MARKERS):
+        return (yield)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError(f"{item.nodeid} starts a process: mark it slow")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(subprocess.Popen, "_execute_child", refuse)
+        mp.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+        return (yield)
 
 
 def make_database(backend: str, tmp_path: Path) -> Iterator[str]:
@@ -146,13 +178,8 @@ class ServerProcess:
         raise RuntimeError("server did not become ready")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_processes([self.proc], timeout=15)
 
 
 @pytest.fixture

@@ -92,6 +92,33 @@ def test_trainer_value_out_of_its_domain_is_refused(client):
     assert "space.activation" in error_text(r) and "swish" in error_text(r)
 
 
+BATCH_ONE = {"type": "int", "low": 1, "high": 64}
+
+
+@pytest.mark.parametrize(
+    ("fixed", "space"),
+    [
+        ({"batchnorm": True, "batch_size": 1}, {}),
+        ({"batchnorm": True}, {"batch_size": BATCH_ONE}),
+        ({"batch_size": 1}, {"batchnorm": {"type": "choice", "values": [False, True]}}),
+        ({}, {"batchnorm": {"type": "choice", "values": [False, True]}, "batch_size": BATCH_ONE}),
+    ],
+)
+def test_batchnorm_with_batches_of_one_is_refused(client, fixed, space):
+    spec = builtin_spec(task={"dataset": "digits", "settings": fixed})
+    spec["space"] = {**spec["space"], **space}
+    r = client.post("/api/v1/studies", json=spec)
+    assert r.status_code == 422, r.text
+    assert "'batchnorm' needs 'batch_size' >= 2" in error_text(r)
+    assert client.get("/api/v1/studies").json()["total"] == 0
+
+
+def test_batchnorm_with_batches_of_two_is_accepted(client):
+    spec = builtin_spec(task={"dataset": "digits", "settings": {"batchnorm": True}})
+    spec["space"]["batch_size"] = {"type": "int", "low": 2, "high": 64}
+    assert client.post("/api/v1/studies", json=spec).status_code == 201
+
+
 def test_bad_dataset_and_stage_plan_are_refused(client):
     r = client.post("/api/v1/studies", json=builtin_spec(task={"dataset": "imagenet"}))
     assert r.status_code == 422 and "imagenet" in error_text(r)

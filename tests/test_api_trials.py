@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -30,6 +31,11 @@ def finish(client: Any, task: dict, state: str = "completed", **metrics: Any) ->
     return client.post(f"/api/v1/trials/{task['id']}/finish", json={
         "lease_token": task["lease_token"], "state": state,
         "metrics": metrics or {"val_accuracy": 0.5}})
+
+
+def seconds(stamp: str) -> float:
+    """An API timestamp as Unix seconds, with a second of slack for rounding."""
+    return datetime.fromisoformat(stamp).timestamp() + 1
 
 
 def expire_now(client: Any, trial_id: int) -> None:
@@ -120,11 +126,19 @@ def test_report_is_idempotent_and_stored(client):
 def test_report_and_heartbeat_extend_the_lease(client):
     create(client, trials=1)
     task = claim(client)
-    before = task["lease_expires_at"]
-    time.sleep(0.05)
+    lease_seconds = client.app.state.settings.lease_seconds
+    with client.app.state.db.write() as s:  # a lease about to run out
+        s.execute(update(Trial).values(lease_expires_at=time.time() + 1))
+    sent = time.time()
     hb = client.post(f"/api/v1/trials/{task['id']}/heartbeat",
                      json={"lease_token": task["lease_token"]})
-    assert hb.status_code == 200 and hb.json()["lease_expires_at"] > before
+    assert hb.status_code == 200 and seconds(hb.json()["lease_expires_at"]) >= sent + lease_seconds
+    with client.app.state.db.write() as s:
+        s.execute(update(Trial).values(lease_expires_at=time.time() + 1))
+    sent = time.time()
+    r = client.post(f"/api/v1/trials/{task['id']}/report",
+                    json={"lease_token": task["lease_token"], "step": 1, "metrics": {"x": 1}})
+    assert r.status_code == 200 and seconds(r.json()["lease_expires_at"]) >= sent + lease_seconds
 
 
 def test_wrong_token_gets_409_and_changes_nothing(client):

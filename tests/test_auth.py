@@ -162,6 +162,7 @@ def test_a_short_bootstrap_token_is_refused(field):
     assert getattr(Settings(**{field: "x" * 32}), field) == "x" * 32
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_short_bootstrap_token_and_stores_nothing(tmp_path):
     from tests.test_cli import hpsearch
 

@@ -13,6 +13,8 @@ import yaml
 
 from tests.conftest import REPO, ServerProcess, custom_spec
 
+pytestmark = pytest.mark.slow  # every test runs the CLI or a server as a process
+
 
 def hpsearch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     import os
@@ -76,7 +78,7 @@ def test_errors_are_one_line_and_non_zero(server, tmp_path):
 
 def test_unreachable_server_is_one_line(tmp_path):
     out = hpsearch("study", "list", "--server", "http://127.0.0.1:9")
-    assert out.returncode == 2
+    assert out.returncode == 69  # EX_UNAVAILABLE, apart from bad usage (2)
     assert "cannot reach the hpsearch server" in out.stderr and "Traceback" not in out.stderr
 
 

@@ -13,8 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.cli.main import main
+from app.cli.main import EXIT_UNREACHABLE, main
 from tests.conftest import BACKENDS, ServerProcess, custom_spec, free_port, make_database
+
+pytestmark = pytest.mark.slow  # the views read from a server process
 
 # lr values of stage 0 and the val_accuracy each trial ends with: the best sits at the
 # upper edge of [1e-5, 1e-1], so finishing the stage records an edge warning
@@ -198,6 +200,13 @@ def test_study_export_writes_what_the_api_streams(filled, capsys):
     assert {r["state"] for r in rows} == {"aborted", "completed", "queued"}
 
 
+def test_a_stage_beyond_the_study_says_so(filled, capsys):
+    code, out, err = run("leaderboard", str(filled.study), "--stage", "7", "--server",
+                         filled.url, capsys=capsys)
+    assert code == 2 and out == ""
+    assert f"--stage 7: study {filled.study} has stages 0-1" in err
+
+
 def test_views_of_missing_things_fail_in_one_line(filled, capsys):
     for argv in (["study", "show", "999"], ["trial", "show", "999"],
                  ["study", "export", "999"], ["leaderboard", "999"]):
@@ -209,5 +218,5 @@ def test_views_of_missing_things_fail_in_one_line(filled, capsys):
 def test_export_from_an_unreachable_server_is_one_line(capsys):
     code, _, err = run("study", "export", "1", "--server", f"http://127.0.0.1:{free_port()}",
                        capsys=capsys)
-    assert code == 2
+    assert code == EXIT_UNREACHABLE
     assert "cannot reach" in err and "Traceback" not in err

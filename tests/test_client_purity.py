@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each check runs a fresh interpreter
+
 SERVER = ("fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn", "psycopg", "app")
 
 

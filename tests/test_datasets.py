@@ -19,7 +19,7 @@ from worker.datasets import DATASET_NAMES, Dataset, DatasetError, load_dataset, 
 def check_shapes(data: Dataset, features: int, classes: int) -> None:
     splits = [(data.X_train, data.y_train), (data.X_val, data.y_val)]
     if data.X_test is not None:
-        splits.append((data.X_test, data.y_test))  # type: ignore[arg-type]
+        splits.append((data.X_test, data.y_test))  # type: ignore[arg-type]  # this dataset has a test split
     for X, y in splits:
         assert X.dtype == np.float32 and X.ndim == 2 and X.shape[1] == features
         assert y.dtype == np.int64 and len(y) == len(X)
@@ -32,7 +32,7 @@ def test_digits_split_is_fixed_and_seeded() -> None:
     data = load_dataset("digits")
     check_shapes(data, 64, 10)
     assert data.image_shape == (1, 8, 8)
-    total = len(data.y_train) + len(data.y_val) + len(data.y_test)  # type: ignore[arg-type]
+    total = len(data.y_train) + len(data.y_val) + len(data.y_test)  # type: ignore[arg-type]  # this dataset has a test split
     assert total == 1797
     assert load_dataset("digits") is data  # cached per process
     other = load_dataset("digits", seed=1)
@@ -63,7 +63,7 @@ def test_mnist1d_is_generated_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     data = load_dataset("mnist1d")
     assert (np.random.random(), random.random()) == (expected_np, expected_py)  # untouched
     check_shapes(data, 40, 10)
-    assert len(data.y_train) + len(data.y_val) == 4000 and len(data.y_test) == 1000  # type: ignore[arg-type]
+    assert len(data.y_train) + len(data.y_val) == 4000 and len(data.y_test) == 1000  # type: ignore[arg-type]  # this dataset has a test split
     assert not list(Path.cwd().glob("mnist1d_data*.pkl"))
 
 
@@ -106,7 +106,7 @@ def test_npz_loads_and_reloads_when_the_file_changes(tmp_path: Path) -> None:
     arrays["num_classes"] = np.array(4)
     write_npz(tmp_path / "d.npz", **arrays)
     changed = load_dataset(spec)
-    assert changed is not data and changed.num_classes == 4 and len(changed.y_test) == 4  # type: ignore[arg-type]
+    assert changed is not data and changed.num_classes == 4 and len(changed.y_test) == 4  # type: ignore[arg-type]  # this dataset has a test split
 
 
 def test_npz_images_keep_their_shape(tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def test_cifar10_folder(tmp_path: Path) -> None:
     data = load_dataset(f"cifar10:{folder}")
     check_shapes(data, 3072, 10)
     assert data.image_shape == (3, 32, 32)
-    assert len(data.y_train) == 90 and len(data.y_val) == 10 and len(data.y_test) == 20  # type: ignore[arg-type]
+    assert len(data.y_train) == 90 and len(data.y_val) == 10 and len(data.y_test) == 20  # type: ignore[arg-type]  # this dataset has a test split
     with (folder / "data_batch_5").open("rb") as f:
         last = pickle.load(f, encoding="bytes")
     assert np.array_equal(data.X_val, last[b"data"][-10:].astype(np.float32))
@@ -268,6 +268,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     assert isinstance(exc, DatasetError) and "test_batch: not a regular file" in str(exc)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/dev/stdin").exists(), reason="needs /dev/stdin")
 def test_dev_stdin_is_refused_without_blocking() -> None:
     read_end, write_end = os.pipe()  # stdin as a pipe nobody writes to: a read would block

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -52,6 +53,7 @@ def test_readyz_reports_a_current_schema(client):
     assert client.get("/readyz").json() == {"status": "ready"}
 
 
+@pytest.mark.slow  # runs `hpsearch migrate` as a process
 def test_migrate_command(database_url):
     out = subprocess.run(
         [sys.executable, "-m", "app.cli", "migrate", "--db", database_url],

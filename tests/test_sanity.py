@@ -99,6 +99,7 @@ def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--activation", "swish"])
 
 
+@pytest.mark.slow  # runs `python -m worker.sanity` as a process
 def test_runs_as_a_module() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "worker.sanity", "--dataset", "spiral", "--learning-rate", "0.01"],

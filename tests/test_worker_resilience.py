@@ -4,7 +4,6 @@ lease, SIGTERM (once and twice). No trial is lost or finished twice."""
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -93,9 +92,10 @@ def test_workers_carry_on_through_a_server_restart(database_url: str, tmp_path: 
 
 def test_lost_lease_stops_the_trial_at_once(short_lease_server, tmp_path: Path):
     api = Api(short_lease_server.url)
-    study = api.create_study(steady_spec(trials=1, epochs=1, sleep=5))  # one long step
+    study = api.create_study(steady_spec(trials=1, epochs=1, sleep=0.1))
+    # the first worker's step would run for an hour: only the lost lease can end it
     first = WorkerProcess(short_lease_server.url, tmp_path, "first", "--idle-exit", "3",
-                          *STEADY)
+                          "--objective", "tests.worker_helpers:endless")
     second = None
     try:
         trial = wait_for(lambda: running_trial(api, study, "first", min_steps=0), 60,
@@ -104,15 +104,12 @@ def test_lost_lease_stops_the_trial_at_once(short_lease_server, tmp_path: Path):
                                *STEADY)
         second.wait_event("started", 30)
         first.send(signal.SIGSTOP)  # a frozen node: no heartbeats, the lease runs out
-        wait_for(lambda: running_trial(api, study, "second", min_steps=0), 30,
-                 "second to take the trial over")
+        wait_for(lambda: api.study_done(study), 60, "second to take the trial over and finish")
         first.send(signal.SIGCONT)
-        resumed = time.time()
-        # its next heartbeat gets 409 and interrupts the step, long before it would end
-        dropped = first.wait_event("trial_finished", 5, lambda e: e["state"] == "dropped")
-        assert "lease lost" in dropped["reason"] and dropped["time"] - resumed < 3
+        # its next heartbeat gets 409 and interrupts the step
+        dropped = first.wait_event("trial_finished", 30, lambda e: e["state"] == "dropped")
+        assert "lease lost" in dropped["reason"]
         assert first.events("epoch") == []
-        wait_for(lambda: api.study_done(study), 60, "the study to complete")
         assert first.wait(30) == 0 and second.wait(30) == 0
     finally:
         first.stop()  # SIGKILL ends a stopped process too
@@ -125,15 +122,15 @@ def test_lost_lease_stops_the_trial_at_once(short_lease_server, tmp_path: Path):
 @SQLITE_ONLY
 def test_sigterm_releases_the_trial_and_exits_zero(server, tmp_path: Path):
     api = Api(server.url)
-    study = api.create_study(steady_spec(trials=2, epochs=100, sleep=0.1))
+    study = api.create_study(steady_spec(trials=2, epochs=100, sleep=0.5))
     worker = WorkerProcess(server.url, tmp_path, "term", *STEADY)
     try:
         trial = wait_for(lambda: running_trial(api, study, "term", min_steps=2), 60,
                          "the worker to report")
-        sent = time.monotonic()
+        epochs_before = len(worker.events("epoch"))
         worker.send(signal.SIGTERM)
-        assert worker.wait(10) == 0
-        assert time.monotonic() - sent < 5
+        assert worker.wait(60) == 0
+        assert len(worker.events("epoch")) <= epochs_before + 1  # the current epoch, no more
     finally:
         worker.stop()
     released = api.get(f"/trials/{trial['id']}")

@@ -149,13 +149,13 @@ def test_custom_task_without_objective_is_a_task_error():
 def test_report_checks_its_arguments():
     report = Reporter(make_task(), Recorder())
     with pytest.raises(TypeError, match="step must be an int"):
-        report(1.5, {})  # type: ignore[arg-type]
+        report(1.5, {})  # type: ignore[arg-type]  # a bad value on purpose
     with pytest.raises(ValueError, match=r"step must be in \[0, 3\]"):
         report(-1, {})
     with pytest.raises(ValueError, match="the trial's epochs"):
         report(4, {})
     with pytest.raises(TypeError, match="metrics must be a dict"):
-        report(1, [0.5])  # type: ignore[arg-type]
+        report(1, [0.5])  # type: ignore[arg-type]  # a bad value on purpose
     assert report(np.int64(2), {"a": 1}) is False
     assert (report.epochs, report.seed, report.trial_id, report.number) == (3, 11, 1, 3)
 

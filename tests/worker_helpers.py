@@ -179,6 +179,12 @@ def steady(params: dict[str, Any], report: Any) -> dict[str, Any]:
     return {"val_accuracy": score}
 
 
+def endless(params: dict[str, Any], report: Any) -> dict[str, Any]:
+    """A first step that only an interruption ends (it would take an hour)."""
+    time.sleep(3600)
+    return steady(params, report)
+
+
 def flaky(params: dict[str, Any], report: Any) -> dict[str, Any]:
     """Like :func:`steady`, but params with ``x > 0.5`` crash on the first step."""
     if params["x"] > 0.5:

@@ -12,7 +12,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from hpsearch.http import default_server, default_token
+from hpsearch.http import default_server, default_token, server_url
 
 
 def _number(kind: type, low: float, *, strict: bool) -> Callable[[str], float]:
@@ -40,12 +40,6 @@ def objective_spec(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"expected package.module:function, got {text!r}"
         )
-    return text
-
-
-def server_url(text: str) -> str:
-    if not text.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
     return text
 
 

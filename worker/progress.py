@@ -5,7 +5,6 @@ errors (``--quiet``)."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 import threading
 import time
@@ -14,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from hpsearch.formatting import fmt
+
 if TYPE_CHECKING:
     from rich.status import Status
 
@@ -21,15 +22,6 @@ if TYPE_CHECKING:
 
 STATE_STYLES = {"completed": "green", "pruned": "yellow", "aborted": "magenta",
                 "failed": "red", "released": "cyan", "dropped": "red"}
-
-
-def fmt(value: Any) -> str:
-    """A compact number (or whatever it is)."""
-    if isinstance(value, float):
-        if value == 0 or not math.isfinite(value):
-            return str(value)
-        return f"{value:.3g}" if abs(value) < 1e-3 or abs(value) >= 1e5 else f"{value:.4g}"
-    return "-" if value is None else str(value)
 
 
 def loss_of(metrics: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from worker.processes import stop_processes
 from worker.progress import Progress
 
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -129,16 +130,7 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         """Make sure no child outlives the supervisor (it only matters on errors)."""
-        for child in self.children:
-            if child.proc is not None and child.proc.poll() is None:
-                child.proc.terminate()
-        for child in self.children:
-            if child.proc is not None:
-                try:
-                    child.proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
-                    child.proc.wait()
+        stop_processes((c.proc for c in self.children if c.proc is not None), STOP_TIMEOUT)
 
 
 def supervise(processes: int, threads: int, child_argv: Callable[[int, int], list[str]],

@@ -13,6 +13,7 @@ from app.schemas import (
     WorkerOut,
     timestamp,
 )
+from app.services.leaderboard import RankedBy
 
 KEY_METRICS = ("val_accuracy", "train_accuracy", "test_accuracy", "train_loss", "val_loss",
                "best_epoch", "epochs_run")
@@ -24,7 +25,7 @@ def study_summary(
     return StudySummary(
         id=study.id,
         name=study.name,
-        state=study.state,  # type: ignore[arg-type]
+        state=study.state,
         state_reason=study.state_reason,
         dataset=study.dataset,
         metric=study.metric,
@@ -55,54 +56,29 @@ def stage_out(stage: Stage, counts: dict[str, int], epochs_spent: int) -> StageO
 
 
 def warning_out(w: StudyWarning) -> WarningOut:
-    return WarningOut(
-        id=w.id,
-        stage=w.stage_index,
-        kind=w.kind,
-        param=w.param,
-        side=w.side,
-        message=w.message,
-        details=w.details,
-        created_at=timestamp(w.created_at),
-    )
+    return WarningOut.model_validate(w)
 
 
 def trial_out(t: Trial) -> TrialOut:
-    return TrialOut(
-        id=t.id,
-        study_id=t.study_id,
-        stage=t.stage_index,
-        number=t.number,
-        state=t.state,  # type: ignore[arg-type]
-        origin=t.origin,
-        params=t.params,
-        epochs=t.epochs,
-        steps=t.steps,
-        attempt=t.attempt,
-        objective=t.objective,
-        metrics=t.metrics,
-        reason=t.reason,
-        worker=t.worker_name,
-        created_at=timestamp(t.created_at),
-        started_at=timestamp(t.started_at),
-        finished_at=timestamp(t.finished_at),
-    )
+    return TrialOut.model_validate(t)
 
 
 def report_row(r: TrialReport) -> dict:
     return {"step": r.step, "metrics": r.metrics}
 
 
-def leaderboard_row(rank: int, t: Trial, study_name: str) -> LeaderboardRow:
+def leaderboard_row(rank: int, t: Trial, study: RankedBy) -> LeaderboardRow:
     return LeaderboardRow(
         rank=rank,
         trial_id=t.id,
         study_id=t.study_id,
-        study=study_name,
+        study=study.name,
         number=t.number,
         stage=t.stage_index,
-        state=t.state,  # type: ignore[arg-type]
+        state=t.state,
         objective=t.objective,
+        metric=study.metric,
+        direction="maximize" if study.maximize else "minimize",
         params=t.params,
         metrics={k: t.metrics[k] for k in KEY_METRICS if k in t.metrics},
         epochs_run=t.steps,
@@ -110,23 +86,14 @@ def leaderboard_row(rank: int, t: Trial, study_name: str) -> LeaderboardRow:
 
 
 def worker_out(w: Worker) -> WorkerOut:
-    return WorkerOut(
-        name=w.name,
-        host=w.host,
-        pid=w.pid,
-        processes=w.processes,
-        version=w.version,
-        registered_at=timestamp(w.registered_at),
-        last_seen_at=timestamp(w.last_seen_at),
-        current_trial_id=w.current_trial_id,
-    )
+    return WorkerOut.model_validate(w)
 
 
 def token_out(t: ApiToken) -> TokenOut:
     return TokenOut(
         id=t.id,
         name=t.name,
-        role=t.role,  # type: ignore[arg-type]
+        role=t.role,
         prefix=t.prefix,
         created_at=timestamp(t.created_at),
         revoked=t.revoked_at is not None,

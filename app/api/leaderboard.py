@@ -34,8 +34,8 @@ def _board(
             metric=metric,
             direction=direction,
             rows=[
-                convert.leaderboard_row(q.offset + i + 1, t, name)
-                for i, (t, name) in enumerate(rows)
+                convert.leaderboard_row(q.offset + i + 1, t, study)
+                for i, (t, study) in enumerate(rows)
             ],
         )
 

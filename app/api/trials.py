@@ -70,7 +70,7 @@ def claim(body: ClaimRequest, ctx: WorkerDep) -> Response:
         direction="maximize" if meta.maximize else "minimize",
         attempt=trial.attempt,
         lease_token=trial.lease_token,
-        lease_expires_at=timestamp(trial.lease_expires_at),  # type: ignore[arg-type]
+        lease_expires_at=timestamp(trial.lease_expires_at),
         lease_seconds=settings.lease_seconds,
     )
     # What FastAPI sends for a model under response_model=None (JSON floats as Python
@@ -85,7 +85,7 @@ def heartbeat(trial_id: Id, body: LeaseRequest, ctx: WorkerDep) -> Response:
         expires = trials.heartbeat(
             session, trial_id, token=body.lease_token, lease_seconds=ctx.settings.lease_seconds
         )
-    return json_response(LeaseOut(lease_expires_at=timestamp(expires)))  # type: ignore[arg-type]
+    return json_response(LeaseOut(lease_expires_at=timestamp(expires)))
 
 
 @router.post("/{trial_id}/report", response_model=ReportOut, responses=CONFLICT)
@@ -100,7 +100,7 @@ def report(trial_id: Id, body: ReportRequest, ctx: WorkerDep) -> Response:
             metrics=body.metrics,
             lease_seconds=ctx.settings.lease_seconds,
         )
-    out = ReportOut(should_stop=stop, lease_expires_at=timestamp(expires))  # type: ignore[arg-type]
+    out = ReportOut(should_stop=stop, lease_expires_at=timestamp(expires))
     return json_response(out)
 
 

@@ -9,7 +9,10 @@ import sys
 from collections.abc import Callable
 
 from app import __version__
-from hpsearch.http import DEFAULT_SERVER
+from hpsearch.http import DEFAULT_SERVER, server_url
+
+# exit codes: 1 the server refused the request, 2 bad usage (flags, input files)
+EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 69  # 69: EX_UNAVAILABLE of sysexits.h
 
 # Commands that parse their own arguments: name -> (module, help).
 DELEGATED = {
@@ -21,6 +24,7 @@ DELEGATED = {
 def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
+        type=server_url,
         default=os.environ.get("HPSEARCH_SERVER", DEFAULT_SERVER),
         help="server URL (env HPSEARCH_SERVER; default %(default)s)",
     )
@@ -70,16 +74,16 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         return handler(args)
     except ServiceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except Unreachable as exc:
         print(f"error: {exc}; is `hpsearch serve` running?", file=sys.stderr)
-        return 2
+        return EXIT_UNREACHABLE
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from app.csvsafe import spreadsheet_safe
+from hpsearch.formatting import fmt
 from hpsearch.http import ApiClient
 
 # Piped output is read by tools or later by people: do not fold it at 80 columns.
@@ -24,46 +25,40 @@ PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
 console = Console(width=PIPED_WIDTH)
 err_console = Console(stderr=True)
 SPARKS = "▁▂▃▄▅▆▇█"
+TEXT_MIN_WIDTH = 24  # a text column narrows to its longest word, down to this at most
+
+
+RETRY_SECONDS = 5.0  # a person is waiting
 
 
 def client(args: argparse.Namespace) -> ApiClient:
-    """A client with a short retry budget: a person is waiting."""
-    return ApiClient(args.server, args.token, retry_seconds=5.0)
+    """A client with a short retry budget."""
+    return ApiClient(args.server, args.token, retry_seconds=RETRY_SECONDS)
 
 
 def note(message: str) -> None:
     err_console.print(message, style="dim", highlight=False)
 
 
-def fmt(value: Any) -> str:
-    """Compact human form of a metric or parameter value."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        if value == 0 or not math.isfinite(value):
-            return str(value)
-        if abs(value) < 1e-3 or abs(value) >= 1e5:
-            return f"{value:.3g}"
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(fmt(v) for v in value) + "]"
-    return str(value)
-
-
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
 ) -> None:
-    """A rich table; number columns are never cut, text columns give way on narrow screens."""
+    """A rich table; number columns are never cut, text columns give way on narrow screens,
+    and a header breaks only after an underscore, never inside a word."""
     cells = [[escape(fmt(v)) for v in row] for row in rows]
+    widths = [max((len(c[i]) for c in cells), default=0) for i in range(len(headers))]
+    words = [max((len(w) for c in cells for w in c[i].split()), default=0)
+             for i in range(len(headers))]
+    natural = sum(max(len(h), w) for h, w in zip(headers, widths, strict=True))
+    split = natural + 2 * len(headers) > console.width
     t = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
-              pad_edge=False)
+              pad_edge=False, show_edge=False, collapse_padding=True)
     for i, h in enumerate(headers):
+        lines = h.replace("_", "_\n").split("\n") if split else [h]
         is_number = all(isinstance(r[i], int | float) or r[i] is None for r in rows)
-        width = max((len(c[i]) for c in cells), default=0)
-        t.add_column(h, justify="right" if is_number else "left", overflow="fold",
-                     min_width=width if is_number else min(width, 10))
+        least = widths[i] if is_number else min(words[i], TEXT_MIN_WIDTH)
+        t.add_column("\n".join(lines), justify="right" if is_number else "left",
+                     overflow="fold", min_width=max(least, *map(len, lines)))
     for row in cells:
         t.add_row(*row)
     console.print(t)

@@ -23,7 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from app.cli.main import CliError, build_parser
+from app.cli.main import CliError
+from worker.processes import stop_processes
 
 EXAMPLE = "digits_coarse_to_fine.yaml"
 STATE_DIR = ".hpsearch"
@@ -87,13 +88,7 @@ class Processes:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([proc], STOP_TIMEOUT)
 
     def __enter__(self) -> Processes:
         return self
@@ -192,7 +187,8 @@ def _follow(api: Any, study_id: int, workers: subprocess.Popen[bytes], log: Path
 
 def run(args: argparse.Namespace) -> int:
     from app.cli import output
-    from app.cli.studies import leaderboard, print_study
+    from app.cli.boards import leaderboard_table
+    from app.cli.studies import print_study
     from hpsearch.http import ApiClient
 
     if args.processes < 1:
@@ -222,11 +218,9 @@ def run(args: argparse.Namespace) -> int:
         c.print()
         print_study(api.get(f"/api/v1/studies/{study['id']}"))
         c.print()
-        table = build_parser().parse_args(
-            ["leaderboard", str(study["id"]), "--top", "10", "--server", url]
-        )
-        table.token = None  # this server has no tokens; ignore HPSEARCH_TOKEN
-        leaderboard(table)
+        board = leaderboard_table(
+            api.get(f"/api/v1/studies/{study['id']}/leaderboard", limit=10), across=False)
+        output.table(board.headers, board.rows, title=board.title)
         c.print(f"done in {time.monotonic() - started:.0f}s")
         if args.keep_serving:
             c.print(f"browse {url}/studies/{study['id']} (API docs {url}/docs); "

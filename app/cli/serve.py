@@ -6,9 +6,16 @@ import argparse
 import ipaddress
 import os
 import socket
+from typing import TYPE_CHECKING
 
 from app.cli.main import CliError
 from app.config import DEFAULT_DATABASE_URL
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from app.config import Settings
+    from app.db import Database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +53,7 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def open_database(url: str):  # type: ignore[no-untyped-def]
+def open_database(url: str) -> tuple[Database, Settings]:
     """Open and migrate the database, turning connection failures into one line."""
     from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
@@ -69,7 +76,7 @@ def open_database(url: str):  # type: ignore[no-untyped-def]
     return db, settings
 
 
-def server_app():  # type: ignore[no-untyped-def]
+def server_app() -> FastAPI:
     """The app of one server process (uvicorn's factory); a process of ``--workers N``
     shuts down with the supervisor that started it."""
     from app.main import create_app

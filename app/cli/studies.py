@@ -13,12 +13,13 @@ import httpx
 from rich.markup import escape
 
 from app.cli import output
+from app.cli.boards import leaderboard_table
 from app.cli.main import CliError
-from app.cli.output import fmt
-from hpsearch.http import ApiError, Unreachable, error_detail
+from hpsearch.formatting import fmt
+from hpsearch.http import ApiClient, ApiError, Unreachable, error_detail
 
 CURVE_METRICS = ("train_loss", "train_accuracy", "val_accuracy", "learning_rate")
-SHORT_METRICS = {"val_accuracy": "val_acc", "test_accuracy": "test_acc"}
+TRIAL_STATES = ("queued", "running", "completed", "aborted", "pruned", "failed")
 
 
 def register(sub: argparse._SubParsersAction, client_options: Callable) -> None:
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction, client_options: Callable) -> None:
     lb.add_argument("--offset", type=int, default=0,
                     help="skip this many ranked rows first (page on with --top)")
     lb.add_argument("--stage", type=int, help="only this stage")
-    lb.add_argument("--state", help="only trials in this state")
+    lb.add_argument("--state", choices=TRIAL_STATES, help="only trials in this state")
     lb.add_argument("--dataset", help="only studies on this dataset (across studies)")
     lb.add_argument("--format", choices=["table", "json", "csv"], default="table")
     client_options(lb)
@@ -205,6 +206,23 @@ def export(args: argparse.Namespace) -> int:
 
 
 def leaderboard(args: argparse.Namespace) -> int:
+    _check_leaderboard_flags(args)
+    with output.client(args) as api:
+        if args.study is not None:
+            data = api.get(f"/api/v1/studies/{args.study}/leaderboard", limit=args.top,
+                           offset=args.offset, stage=args.stage, state=args.state)
+        else:
+            data = api.get("/api/v1/leaderboard", limit=args.top, offset=args.offset,
+                           state=args.state, dataset=args.dataset)
+        if args.stage is not None and not data["rows"]:
+            _check_stage_exists(api, args.study, args.stage)
+    board = leaderboard_table(data, across=args.study is None,
+                              every_column=args.format == "csv")
+    output.emit(args.format, board.headers, board.rows, data["rows"], title=board.title)
+    return 0
+
+
+def _check_leaderboard_flags(args: argparse.Namespace) -> None:
     if args.top < 1:
         raise CliError("--top must be >= 1")
     if args.offset < 0:
@@ -213,40 +231,14 @@ def leaderboard(args: argparse.Namespace) -> int:
         raise CliError("--stage needs a study: hpsearch leaderboard STUDY --stage S")
     if args.study is not None and args.dataset is not None:
         raise CliError("--dataset filters across studies; leave out STUDY to use it")
-    with output.client(args) as api:
-        if args.study is not None:
-            data = api.get(f"/api/v1/studies/{args.study}/leaderboard", limit=args.top,
-                           offset=args.offset, stage=args.stage, state=args.state)
-        else:
-            data = api.get("/api/v1/leaderboard", limit=args.top, offset=args.offset,
-                           state=args.state, dataset=args.dataset)
-    rows_in = data["rows"]
-    params = sorted({k for r in rows_in for k in r["params"]})
-    if args.format == "csv":  # every column, stable names, full precision
-        metrics = sorted({k for r in rows_in for k, v in r["metrics"].items()
-                          if not isinstance(v, dict | list)})
-        headers = ["rank", "trial", "study", "stage", "state", "objective", *params, *metrics,
-                   "epochs"]
-        rows = [[r["rank"], r["trial_id"], r["study_id"], r["stage"], r["state"],
-                 r["objective"], *(r["params"].get(p) for p in params),
-                 *(r["metrics"].get(m) for m in metrics), r["epochs_run"]] for r in rows_in]
-    else:  # compact enough for a terminal
-        objective = data.get("metric") or "objective"
-        metrics = [m for m in SHORT_METRICS
-                   if m != objective and any(m in r["metrics"] for r in rows_in)]
-        by_study = args.study is None
-        headers = ["#", "trial", *(["study"] if by_study else []), "stage", "state", objective,
-                   *params, *(SHORT_METRICS[m] for m in metrics), "epochs"]
-        rows = [[r["rank"], r["trial_id"], *([r["study_id"]] if by_study else []), r["stage"],
-                 r["state"], r["objective"], *(r["params"].get(p) for p in params),
-                 *(r["metrics"].get(m) for m in metrics), r["epochs_run"]] for r in rows_in]
-    title = f"Leaderboard: {data['total']} ranked trials"
-    if args.offset and rows_in:
-        title += f" (ranks {rows_in[0]['rank']}-{rows_in[-1]['rank']})"
-    if data.get("metric"):
-        title += f", {data['direction']} {data['metric']}"
-    output.emit(args.format, headers, rows, rows_in, title=title)
-    return 0
+
+
+def _check_stage_exists(api: ApiClient, study: int, stage: int) -> None:
+    """An empty page of a stage the study never had is a mistake: say so."""
+    stages = len(api.get(f"/api/v1/studies/{study}")["stages"])
+    if stage >= stages:
+        have = "only stage 0" if stages == 1 else f"stages 0-{stages - 1}"
+        raise CliError(f"--stage {stage}: study {study} has {have}")
 
 
 def trial_show(args: argparse.Namespace) -> int:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from app.cli import output
 from app.cli.serve import open_database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ROLES = ("admin", "submit", "worker", "read")
 
@@ -37,7 +42,7 @@ def register(sub: argparse._SubParsersAction, client_options: Callable) -> None:
     r.set_defaults(handler=revoke)
 
 
-def _direct(args: argparse.Namespace, fn: Callable) -> object:  # type: ignore[type-arg]
+def _direct(args: argparse.Namespace, fn: Callable[[Session, ModuleType], object]) -> object:
     from app.api import convert
 
     db, _ = open_database(args.db)
@@ -52,7 +57,7 @@ def create(args: argparse.Namespace) -> int:
     if args.db:
         from app.services import tokens
 
-        def make(session, convert):  # type: ignore[no-untyped-def]
+        def make(session: Session, convert: ModuleType) -> dict[str, Any]:
             row, secret = tokens.create_token(session, role=args.role, name=args.name)
             return {**convert.token_out(row).model_dump(mode="json"), "token": secret}
 

@@ -18,7 +18,14 @@ from app.search.edges import (
     usable,
 )
 from app.search.pruning import default_pruning
-from app.search.space import Choice, IntParam, NumericParam, SearchSpace, same_value
+from app.search.space import (
+    Choice,
+    IntParam,
+    NumericParam,
+    Param,
+    SearchSpace,
+    same_value,
+)
 from app.search.trials import TrialOutcome, top_trials
 from hpsearch.bounds import INT32_MAX
 
@@ -120,16 +127,16 @@ def refine(
         space, trials, maximize=maximize, edge_fraction=policy.edge_fraction, top_k=policy.top_k
     )
     divergence = divergence_warnings(space, trials)
-    params = dict(space.params)
+    params: dict[str, Param] = dict(space.params)
     for name, p in numeric_params(space).items():
         sides = {w.side: w for w in divergence if w.param == name}
         expand = set()
         if policy.on_edge == "expand":
             expand = {w.side for w in edges if w.param == name and w.side not in sides}
         params[name] = _narrow_numeric(name, p, top, policy, sides, expand)
-    for name, p in space.params.items():
-        if isinstance(p, Choice):
-            params[name] = _narrow_choice(name, p, top, trials, policy)
+    for name, param in space.params.items():
+        if isinstance(param, Choice):
+            params[name] = _narrow_choice(name, param, top, trials, policy)
     return SearchSpace(params), edges + divergence
 
 

@@ -27,17 +27,9 @@ Scalar = str | int | float | bool
 class _Param(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @property
-    def is_numeric(self) -> bool:
-        return False
-
 
 class _Numeric(_Param):
     """A numeric range sampled uniformly in its scale (linear or log10)."""
-
-    @property
-    def is_numeric(self) -> bool:
-        return True
 
     @property
     def is_log(self) -> bool:
@@ -52,6 +44,7 @@ class _Numeric(_Param):
 
     def scale_bounds(self) -> tuple[float, float]:
         """The range in scale space."""
+        # low and high are fields of each subclass (int for IntParam), not of this base
         return self.to_scale(self.low), self.to_scale(self.high)  # type: ignore[attr-defined]
 
 

@@ -44,14 +44,7 @@ def _batches(session: Session, study_id: int) -> Iterator[Sequence[Row[Any]]]:
 
 
 def _detail(row: Row[Any], reports: list[ReportOutRow]) -> TrialDetail:
-    return TrialDetail(
-        id=row.id, study_id=row.study_id, stage=row.stage_index, number=row.number,
-        state=row.state, origin=row.origin, params=row.params, epochs=row.epochs,
-        steps=row.steps, attempt=row.attempt, objective=row.objective, metrics=row.metrics,
-        reason=row.reason, worker=row.worker_name, created_at=timestamp(row.created_at),
-        started_at=timestamp(row.started_at), finished_at=timestamp(row.finished_at),
-        reports=reports,
-    )
+    return TrialDetail.model_validate({**row._mapping, "reports": reports})
 
 
 def _reports(session: Session, trial_ids: list[int]) -> dict[int, list[ReportOutRow]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
@@ -29,6 +29,8 @@ SORT_COLUMNS: dict[str, Any] = {
     "epochs_run": Trial.steps,
 }
 JSON_SORT = re.compile(r"(params|metrics)\.([A-Za-z_][A-Za-z0-9_]{0,99})")
+
+AnySelect = TypeVar("AnySelect", bound=Select)  # a SELECT of any row shape
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def _order(q: LeaderboardQuery, dialect: str) -> list[Any]:
             *default]
 
 
-def _filtered(q: LeaderboardQuery, query: Select) -> Select:  # type: ignore[type-arg]
+def _filtered(q: LeaderboardQuery, query: AnySelect) -> AnySelect:
     if q.study_id is not None:
         query = query.where(Trial.study_id == q.study_id)
     if q.stage is not None:
@@ -94,9 +96,21 @@ def _filtered(q: LeaderboardQuery, query: Select) -> Select:  # type: ignore[typ
     return query
 
 
-def leaderboard(session: Session, q: LeaderboardQuery) -> tuple[int, list[tuple[Trial, str]]]:
+class RankedBy(NamedTuple):
+    """The study a leaderboard row belongs to, and the objective it is ranked by."""
+
+    name: str
+    metric: str
+    maximize: bool
+
+
+def leaderboard(
+    session: Session, q: LeaderboardQuery
+) -> tuple[int, list[tuple[Trial, RankedBy]]]:
     """One page of trials in ``q``'s order, and how many match its filters."""
-    base = select(Trial, Study.name).join(Study, Study.id == Trial.study_id)
+    base = select(Trial, Study.name, Study.metric, Study.maximize).join(
+        Study, Study.id == Trial.study_id
+    )
     rows = session.execute(
         _filtered(q, base)
         .order_by(*_order(q, session.get_bind().dialect.name))
@@ -105,9 +119,9 @@ def leaderboard(session: Session, q: LeaderboardQuery) -> tuple[int, list[tuple[
     ).all()
     if len(rows) < q.limit and (rows or q.offset == 0):
         # A short page is the end of the listing, so it gives the exact total: no count.
-        return q.offset + len(rows), [(r[0], r[1]) for r in rows]
+        return q.offset + len(rows), [(r[0], RankedBy(*r[1:])) for r in rows]
     count = select(func.count()).select_from(Trial)
     if q.dataset is not None:
         count = count.join(Study, Study.id == Trial.study_id)
     total = session.scalar(_filtered(q, count)) or 0
-    return total, [(r[0], r[1]) for r in rows]
+    return total, [(r[0], RankedBy(*r[1:])) for r in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import case, exists, func, insert, select
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from app.schemas import MAX_STAGE_TRIALS, check_budget_trials
 from app.search.edges import SearchWarning
 from app.search.pruning import PruningPolicy, default_pruning
 from app.search.refine import RefinePolicy, refine
-from app.search.samplers import sample
+from app.search.samplers import SamplerName, sample
 from app.search.space import SearchSpace
 from app.search.trials import TrialOutcome
 
@@ -121,8 +121,8 @@ def sample_more(session: Session, study: Study, stage: Stage, n: int, *, epochs:
     space = SearchSpace.model_validate(stage.space)
     seed = (study.seed + 104_729 * stage.index) % SEED_MODULUS
     drawn = stage.n_trials
-    points = sample(space, drawn + n, seed=seed, method=stage.sampler,  # type: ignore[arg-type]
-                    start=drawn)
+    sampler = cast(SamplerName, stage.sampler)  # a str column, validated by StudySpec
+    points = sample(space, drawn + n, seed=seed, method=sampler, start=drawn)
     add_trials(session, study, stage, points, origin="sampled", epochs=epochs)
     stage.n_trials = drawn + n
 
@@ -158,8 +158,9 @@ def add_trials(
             "steps": 0,
             "created_at": now,
         }
-        if results and results[i]:
-            row.update(results[i])  # type: ignore[arg-type]
+        result = results[i] if results else None
+        if result:
+            row.update(result)
         rows.append(row)
     if rows:
         session.execute(insert(Trial), rows)
@@ -237,45 +238,61 @@ def advance(
     """Close ``stage``, record what it teaches and open the next stage of the plan (with
     ``extend``, one more beyond its end)."""
     now = time.time()
+    policy = policy or RefinePolicy.model_validate(study.spec.get("refine", {}))
+    new_space, source_ids = _close_and_refine(session, study, stage, policy, now)
+    step = _next_step(study, stage, extend)
+    if step is None:
+        if study.state in ("running", "paused"):
+            study.state = "completed"
+        study.updated_at = now
+        return None
+    if trials is None and budget is None:
+        trials, budget = step.get("trials"), step.get("budget")
+    pruning = step.get("pruning")
+    return open_stage(
+        session,
+        study,
+        index=stage.index + 1,
+        space=new_space,
+        trials=trials,
+        budget=budget,
+        epochs=epochs or step.get("epochs") or stage.epochs,
+        sampler=step.get("sampler") or study.spec.get("sampler", "random"),
+        pruning=PruningPolicy.model_validate(pruning) if pruning else None,
+        policy=policy,
+        source_trial_ids=source_ids,
+    )
+
+
+def _close_and_refine(
+    session: Session, study: Study, stage: Stage, policy: RefinePolicy, now: float
+) -> tuple[SearchSpace, list[int]]:
+    """Mark ``stage`` done, store the warnings its ended trials raise, and return the space
+    they refine to with the ids of those trials."""
     stage.state = "done"
     stage.closed_at = now
-    space = SearchSpace.model_validate(stage.space)
-    policy = policy or RefinePolicy.model_validate(study.spec.get("refine", {}))
     rows = session.execute(
         select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps).where(
             Trial.stage_id == stage.id, Trial.state.not_in(ACTIVE_STATES)
         )
     ).all()
     outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps) for r in rows]
+    space = SearchSpace.model_validate(stage.space)
     new_space, warnings = refine(space, outcomes, policy, maximize=study.maximize)
     record_warnings(session, study.id, stage.index, warnings)
+    return new_space, [r.id for r in rows]
+
+
+def _next_step(study: Study, stage: Stage, extend: bool) -> dict[str, Any] | None:
+    """The plan's entry for the stage after ``stage``; beyond the plan, None, or with
+    ``extend`` a stage shaped like ``stage``."""
     plan = study.spec["stages"]
     nxt = stage.index + 1
-    if nxt >= len(plan) and not extend:
-        if study.state in ("running", "paused"):
-            study.state = "completed"
-        study.updated_at = now
+    if nxt < len(plan):
+        return dict(plan[nxt])
+    if not extend:
         return None
-    # beyond the plan, a stage shaped like the one just closed
-    step = plan[nxt] if nxt < len(plan) else {
-        "trials": None if stage.budget else stage.n_trials, "budget": stage.budget}
-    if trials is None and budget is None:
-        trials, budget = step.get("trials"), step.get("budget")
-    n_epochs = epochs or step.get("epochs") or stage.epochs
-    pruning = step.get("pruning")
-    return open_stage(
-        session,
-        study,
-        index=nxt,
-        space=new_space,
-        trials=trials,
-        budget=budget,
-        epochs=n_epochs,
-        sampler=step.get("sampler") or study.spec.get("sampler", "random"),
-        pruning=PruningPolicy.model_validate(pruning) if pruning else None,
-        policy=policy,
-        source_trial_ids=[r.id for r in rows],
-    )
+    return {"trials": None if stage.budget else stage.n_trials, "budget": stage.budget}
 
 
 def refine_now(

@@ -15,9 +15,9 @@ import secrets
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, TextClause, bindparam, select, text
+from sqlalchemy import JSON, CursorResult, TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Invalid, NotFound
@@ -254,12 +254,12 @@ def finish(
     meta = stage_meta(session, row.stage_id)
     objective = objective_of(metrics, meta.metric)
     now = time.time()
-    done = session.execute(
+    done = cast("CursorResult[Any]", session.execute(  # an UPDATE: a CursorResult
         _FINISH,
         {"state": state, "metrics": metrics, "objective": objective,
          "rank_key": rank_key(objective, meta.maximize), "reason": reason, "now": now,
          "id": trial_id, "token": token},
-    ).rowcount
+    )).rowcount
     if not done:
         _refuse(session, trial_id, token)
     if row.worker_name:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 
 import pytest
 
@@ -105,7 +103,8 @@ def test_direct_construction_is_validated() -> None:
         TrainConfig(activation="gelu")
 
 
-def test_config_module_is_cheap_to_import() -> None:
-    code = "import sys, worker.nn.config; print('numpy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+def test_batchnorm_needs_batches_of_two() -> None:
+    with pytest.raises(ConfigError, match="'batchnorm' needs 'batch_size' >= 2, got 1"):
+        config_from({"batchnorm": True, "batch_size": 1}, epochs=1, seed=0)
+    assert config_from({"batchnorm": True, "batch_size": 2}, epochs=1, seed=0).batch_size == 2
+    assert config_from({"batchnorm": False, "batch_size": 1}, epochs=1, seed=0).batch_size == 1

@@ -101,6 +101,15 @@ def test_prelu(rng: np.random.Generator) -> None:
     assert rel_error(dalpha, num_alpha) < TOL
 
 
+def test_prelu_and_leaky_relu_agree_at_zero() -> None:
+    x = np.array([[-1.0, 0.0, 2.0]])
+    dout = np.ones_like(x)
+    alpha = np.full(3, 0.25)
+    dx, _ = act.prelu_backward(dout, act.prelu_forward(x, alpha)[1])
+    leaky = act.leaky_relu_backward(dout, act.leaky_relu_forward(x, 0.25)[1])
+    assert dx.tolist() == leaky.tolist() == [[0.25, 0.25, 1.0]]
+
+
 def test_maxout(rng: np.random.Generator) -> None:
     k, units = 3, 4
     x = rng.standard_normal((5, k * units))
@@ -188,7 +197,7 @@ def test_whole_mlp_with_reg(activation: str, batchnorm: bool, dropout: float) ->
 
     def loss() -> float:
         model.dropout_rng = np.random.default_rng(7)  # the same dropout mask every call
-        return model.loss(X, y)[0]  # type: ignore[index]
+        return model.loss(X, y)[0]
 
     value = loss()
     analytic = {name: g.copy() for name, g in model.grads.items()}

@@ -39,7 +39,7 @@ def test_float32_throughout() -> None:
     loss, grads = model.loss(X, np.arange(10) % 3)
     assert isinstance(loss, float)
     assert all(g.dtype == np.float32 for g in grads.values())
-    assert model.loss(X).dtype == np.float32  # type: ignore[union-attr]
+    assert model.loss(X).dtype == np.float32
 
 
 def test_initial_loss_is_near_ln_c() -> None:
@@ -77,14 +77,14 @@ def test_batchnorm_test_mode_uses_running_averages() -> None:
     test_scores = model.loss(X)
     assert np.allclose(test_scores, train_scores, atol=1e-4)
     # a single example in test mode gets the same scores as inside the batch
-    assert np.allclose(model.loss(X[:1]), test_scores[:1], atol=1e-5)  # type: ignore[index]
+    assert np.allclose(model.loss(X[:1]), test_scores[:1], atol=1e-5)
 
 
 def test_state_round_trip() -> None:
     model = make(TrainConfig(hidden_sizes=(6,), batchnorm=True))
     X = np.random.default_rng(3).standard_normal((16, 8)).astype(np.float32)
     saved = model.state()
-    before = model.loss(X).copy()  # type: ignore[union-attr]
+    before = model.loss(X).copy()
     model.flat_params *= 3
     model.loss(X, np.zeros(16, int))
     assert not np.allclose(model.loss(X), before)

@@ -10,7 +10,7 @@ import pytest
 from worker.nn.batchnorm import BatchNormState, batchnorm_forward
 from worker.nn.init import init_std, init_weights
 from worker.nn.layers import dropout_forward, dropout_mask
-from worker.nn.optim import UPDATE_RULES, adam, nesterov, sgd, sgd_momentum
+from worker.nn.optim import UPDATE_RULES, State, UpdateRule, adam, nesterov, sgd, sgd_momentum
 from worker.nn.preprocessing import Preprocessor
 from worker.nn.schedules import learning_rate_at
 
@@ -83,7 +83,7 @@ def test_init_is_reproducible_from_the_generator() -> None:
         init_std("uniform", 3)
 
 
-def run_steps(rule, state: dict, grads: list[list[float]]) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+def run_steps(rule: UpdateRule, state: State, grads: list[list[float]]) -> list[np.ndarray]:
     w = np.array([1.0, -2.0])
     seen = []
     for g in grads:
@@ -113,6 +113,30 @@ def test_nesterov_steps() -> None:
     # w += -mu v_prev + (1 + mu) v; v1 = [-0.05, 0.1], v2 = [-0.07, -0.11]
     assert np.allclose(w1, [1 + 1.9 * -0.05, -2 + 1.9 * 0.1])
     assert np.allclose(w2, w1 - 0.9 * np.array([-0.05, 0.1]) + 1.9 * np.array([-0.07, -0.11]))
+
+
+def torch_sgd(rates: list[float], mu: float, nesterov: bool) -> list[np.ndarray]:
+    """PyTorch's SGD with momentum: ``b = mu b + g``; ``w -= lr (g + mu b)`` (Nesterov) or
+    ``w -= lr b``, the rate applied outside the buffer."""
+    w, b, seen = np.array([1.0, -2.0]), np.zeros(2), []
+    for lr, g in zip(rates, GRADS * 2, strict=True):
+        b = mu * b + np.array(g)
+        w = w - lr * (np.array(g) + mu * b if nesterov else b)
+        seen.append(w)
+    return seen
+
+
+@pytest.mark.parametrize(("rule", "is_nesterov"), [(sgd_momentum, False), (nesterov, True)])
+def test_momentum_matches_pytorch_when_the_rate_changes(rule: UpdateRule,
+                                                        is_nesterov: bool) -> None:
+    rates = [0.1, 0.1, 0.05, 0.02]
+    state: State = {"momentum": 0.9}
+    w, seen = np.array([1.0, -2.0]), []
+    for lr, g in zip(rates, GRADS * 2, strict=True):
+        state["learning_rate"] = lr
+        w, state = rule(w, np.array(g), state)
+        seen.append(w.copy())
+    assert np.allclose(seen, torch_sgd(rates, 0.9, is_nesterov))
 
 
 def test_adam_steps() -> None:

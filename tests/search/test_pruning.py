@@ -73,7 +73,7 @@ def test_default_pruning_and_strict_policy() -> None:
     assert default_pruning(1).rule == default_pruning(2).rule == "none"
     assert default_pruning(20) == PruningPolicy(rule="median", warmup_epochs=0, min_trials=4)
     with pytest.raises(ValidationError):
-        PruningPolicy(rule="hyperband")  # type: ignore[arg-type]
+        PruningPolicy(rule="hyperband")  # type: ignore[arg-type]  # a bad value on purpose
     with pytest.raises(ValidationError):
         PruningPolicy(reduction_factor=1)
     props = PruningPolicy.model_json_schema()["properties"]

@@ -251,9 +251,9 @@ def test_policy_is_strict_and_documented() -> None:
     with pytest.raises(ValidationError):
         RefinePolicy(top_k=2.5)
     with pytest.raises(ValidationError):
-        RefinePolicy(topk=3)  # type: ignore[call-arg]
+        RefinePolicy(topk=3)  # type: ignore[call-arg]  # a misspelt field on purpose
     with pytest.raises(ValidationError):
-        RefinePolicy(on_edge="grow")  # type: ignore[arg-type]
+        RefinePolicy(on_edge="grow")  # type: ignore[arg-type]  # a bad value on purpose
     props = RefinePolicy.model_json_schema()["properties"]
     assert all(p.get("description") for p in props.values())
 

@@ -62,5 +62,5 @@ def test_sobol_accepts_any_count_and_unknown_sampler_is_refused() -> None:
     points = unit_points(10, 3, seed=1, method="sobol")
     assert points.shape == (10, 3) and np.all((points >= 0) & (points < 1))
     with pytest.raises(ValueError, match="unknown sampler"):
-        unit_points(4, 2, seed=0, method="grid")  # type: ignore[arg-type]
+        unit_points(4, 2, seed=0, method="grid")  # type: ignore[arg-type]  # a bad value on purpose
     assert math.isclose(unit_points(0, 3, seed=0).size, 0)

@@ -43,21 +43,23 @@ def leaky_relu_backward(dout: Array, cache: tuple[Array, float], out: Array | No
 
 def prelu_forward(
     x: Array, alpha: Array, out: Array | None = None
-) -> tuple[Array, tuple[Array, Array]]:
-    """``max(0, x) + alpha * min(0, x)`` with one learned slope per unit (alpha of shape (M,))."""
+) -> tuple[Array, tuple[Array, Array, Array]]:
+    """``max(0, x) + alpha * min(0, x)`` with one learned slope per unit (alpha of shape (M,));
+    ``out`` must not alias ``x``."""
     neg = np.minimum(x, 0)
     out = np.maximum(x, 0, out=out)
     out += neg * alpha
-    return out, (neg, alpha)
+    return out, (x, neg, alpha)
 
 
 def prelu_backward(
-    dout: Array, cache: tuple[Array, Array], out: Array | None = None
+    dout: Array, cache: tuple[Array, Array, Array], out: Array | None = None
 ) -> tuple[Array, Array]:
-    """Return (dx, dalpha)."""
-    neg, alpha = cache
+    """Return (dx, dalpha): gradient 1 where x > 0, ``alpha`` elsewhere (x = 0 included, as
+    in :func:`leaky_relu_backward`)."""
+    x, neg, alpha = cache
     dalpha = np.einsum("ij,ij->j", dout, neg)
-    return np.multiply(dout, np.where(neg < 0, alpha, 1).astype(neg.dtype), out=out), dalpha
+    return np.multiply(dout, np.where(x > 0, 1, alpha).astype(x.dtype), out=out), dalpha
 
 
 def elu_forward(

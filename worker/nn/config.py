@@ -91,6 +91,12 @@ class TrainConfig:
                 f"hidden layers {list(sizes)} hold {weights} weights; "
                 f"at most {MAX_HIDDEN_WEIGHTS} (fewer or narrower layers)"
             )
+        if self.batchnorm and self.batch_size < 2:
+            # a batch of one is its own mean: every output is beta and every gradient 0
+            raise ConfigError(
+                f"'batchnorm' needs 'batch_size' >= 2, got {self.batch_size}: batch statistics "
+                "of one example train nothing"
+            )
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -138,6 +144,9 @@ _INTS = frozenset(
     }
 )
 _BOOLS = frozenset({"batchnorm", "monitor", "early_abort"})
+
+# settings that are valid alone but not in every combination: checked together
+RELATED_PARAMS: tuple[tuple[str, str], ...] = (("batchnorm", "batch_size"),)
 
 KNOWN_PARAMS: frozenset[str] = frozenset(
     f.name for f in dataclasses.fields(TrainConfig)
@@ -252,5 +261,6 @@ def config_from(settings: Mapping[str, object], *, epochs: int, seed: int,
             )
     if "hidden_sizes" in settings and ("hidden_size" in settings or "num_layers" in settings):
         raise ConfigError("give either 'hidden_sizes' or 'hidden_size'/'num_layers', not both")
+    # values of any type: __post_init__ coerces and checks each one, naming the key
     return TrainConfig(**dict(settings), epochs=epochs, seed=seed,  # type: ignore[arg-type]
                        early_abort=early_abort)

@@ -10,8 +10,9 @@ buffers are allocated once per batch size and reused.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from worker.nn.losses import l2_grad, l2_penalty, softmax_data_loss, softmax_los
 
 Array = np.ndarray
 PRELU_INIT = 0.25  # He et al. 2015
+Specs = list[tuple[str, tuple[int, ...]]]  # parameter names and shapes, in layout order
 CLASSIFIER_GAIN = 0.1  # last layer small, so the initial softmax is near uniform (loss ~ ln C)
 
 
@@ -78,21 +80,36 @@ class MLP:
         self.dropout = config.dropout
         self.dropout_rng = dropout_rng if dropout_rng is not None else rng
         self.num_classes = num_classes
-        k = config.maxout_k if config.activation == "maxout" else 1
-        self._k = k
-        self._act_forward, self._act_backward = act.SIMPLE.get(config.activation, (None, None))
+        self.num_layers = len(config.hidden_sizes) + 1
+        self._set_activation(config)
+        weight_specs, other_specs = self._layout(input_dim, config)
+        self._allocate(weight_specs, other_specs, config.reg)
+        self._init(config, rng)
+        self._bind_views()
+        self._out_buffers: dict[int, Array] = {}
+
+    def _set_activation(self, config: TrainConfig) -> None:
+        """The activation's functions and fixed arguments (prelu and maxout have their own
+        paths: a learned slope, k pieces per unit)."""
+        self._k = config.maxout_k if config.activation == "maxout" else 1
+        simple: tuple[Callable[..., tuple[Array, Any]] | None, Callable[..., Array] | None]
+        simple = act.SIMPLE.get(config.activation, (None, None))
+        self._act_forward, self._act_backward = simple
         self._act_kwargs: dict[str, float] = {}
         if config.activation == "leaky_relu":
             self._act_kwargs = {"slope": config.leaky_slope}
         elif config.activation == "elu":
             self._act_kwargs = {"alpha": config.elu_alpha}
-        dims = [input_dim, *config.hidden_sizes, num_classes]
-        self.num_layers = len(dims) - 1
-        weight_specs: list[tuple[str, tuple[int, ...]]] = []
-        other_specs: list[tuple[str, tuple[int, ...]]] = []
+
+    def _layout(self, input_dim: int, config: TrainConfig) -> tuple[Specs, Specs]:
+        """The hidden layers, and the names and shapes of the weights and of the other
+        parameters (biases, batchnorm's gamma and beta, prelu's slopes)."""
+        dims = [input_dim, *config.hidden_sizes, self.num_classes]
+        weight_specs: Specs = []
+        other_specs: Specs = []
         self._hidden: list[_Hidden] = []
         for i, units in enumerate(config.hidden_sizes, start=1):
-            width = units * k
+            width = units * self._k
             weight_specs.append((f"W{i}", (dims[i - 1], width)))
             if config.batchnorm:  # the bias is redundant before batchnorm
                 other_specs += [(f"gamma{i}", (width,)), (f"beta{i}", (width,))]
@@ -106,9 +123,13 @@ class MLP:
                 else None
             )
             self._hidden.append(_Hidden(i, units, width, bn))
-        out = self.num_layers
-        weight_specs.append((f"W{out}", (dims[-2], num_classes)))
-        other_specs.append((f"b{out}", (num_classes,)))
+        weight_specs.append((f"W{self.num_layers}", (dims[-2], self.num_classes)))
+        other_specs.append((f"b{self.num_layers}", (self.num_classes,)))
+        return weight_specs, other_specs
+
+    def _allocate(self, weight_specs: Specs, other_specs: Specs, reg: float) -> None:
+        """One flat array for the parameters and one for the gradients (weights first, so
+        the L2 terms run over one contiguous slice), with named views into both."""
         self.weight_names = [name for name, _ in weight_specs]
         specs = weight_specs + other_specs
         total = sum(int(np.prod(shape)) for _, shape in specs)
@@ -120,16 +141,18 @@ class MLP:
         n_weights = sum(int(np.prod(shape)) for _, shape in weight_specs)
         self._weights = self.flat_params[:n_weights]
         self._weight_grads = self.flat_grads[:n_weights]
-        self._scratch = np.empty(n_weights, self.dtype) if config.reg > 0 else None
-        self._init(config, rng)
+        self._scratch = np.empty(n_weights, self.dtype) if reg > 0 else None
+
+    def _bind_views(self) -> None:
+        """Each hidden layer's parameters and gradients by their short names."""
         for layer in self._hidden:
             for key in ("W", "b", "gamma", "beta", "alpha"):
                 name = f"{key}{layer.index}"
                 if name in self.params:
                     layer.p[key], layer.g[key] = self.params[name], self.grads[name]
+        out = self.num_layers
         self._W_out, self._b_out = self.params[f"W{out}"], self.params[f"b{out}"]
         self._dW_out, self._db_out = self.grads[f"W{out}"], self.grads[f"b{out}"]
-        self._out_buffers: dict[int, Array] = {}
 
     def _init(self, config: TrainConfig, rng: np.random.Generator) -> None:
         """Hidden weights from the chosen scheme. Under xavier/he the classifier layer gets
@@ -234,6 +257,7 @@ class MLP:
             return act.prelu_forward(a, layer.p["alpha"], out=out)
         if self.activation == "maxout":
             return act.maxout_forward(a, self._k, out=out)
+        assert self._act_forward is not None  # set for every activation but the two above
         return self._act_forward(a, out=out, **self._act_kwargs)
 
     def _activation_backward(self, dh: Array, cache: Any, layer: _Hidden, n: int) -> Array:
@@ -242,7 +266,14 @@ class MLP:
             return dz
         if self.activation == "maxout":
             return act.maxout_backward(dh, cache, out=layer.buffers[n]["dz"])
+        assert self._act_backward is not None
         return self._act_backward(dh, cache, out=dh)
+
+    @overload
+    def loss(self, X: Array, y: None = None) -> Array: ...
+
+    @overload
+    def loss(self, X: Array, y: Array) -> tuple[float, dict[str, Array]]: ...
 
     def loss(self, X: Array, y: Array | None = None) -> Array | tuple[float, dict[str, Array]]:
         """Test-mode scores when y is None, else training-mode ``(loss, grads)`` with L2 reg."""
@@ -264,6 +295,7 @@ class MLP:
             layer = hidden[pos]
             aff_cache, bn_cache, act_cache, mask = caches[pos]
             g = layer.g
+            assert dx is not None  # every hidden layer gets the gradient of its output
             if mask is not None:
                 dropout_backward(dx, mask, out=dx)
             dz = self._activation_backward(dx, act_cache, layer, n)
@@ -292,7 +324,7 @@ class MLP:
         correct = 0
         total_loss = 0.0
         for start in range(0, X.shape[0], batch_size):
-            outputs = [] if record is not None and start == 0 else None
+            outputs: list[Array] | None = [] if record is not None and start == 0 else None
             scores, _ = self.forward(X[start : start + batch_size], train=False, record=outputs)
             if record is not None and outputs is not None:
                 record.extend(h.copy() for h in outputs)

@@ -4,6 +4,10 @@ Contract (for speed): ``w`` is updated in place and returned; ``dw`` is used as 
 space and holds garbage afterwards; ``state`` is a dict holding the hyperparameters
 (``learning_rate``, ``momentum``, ``beta1``, ``beta2``, ``epsilon``) and the rule's
 buffers, created on the first call.
+
+Momentum and Nesterov keep the learning rate inside the velocity (CS231n's form); when the
+rate changes (``lr_decay``) the velocity is rescaled to the new rate, so the updates equal
+PyTorch's ``SGD(momentum=mu, nesterov=...)``, which applies the rate outside, at any schedule.
 """
 
 from __future__ import annotations
@@ -33,9 +37,20 @@ def sgd(w: Array, dw: Array, state: State) -> tuple[Array, State]:
     return w, state
 
 
+def _velocity(state: State, like: Array) -> Array:
+    """The velocity buffer, rescaled to the current learning rate if it changed."""
+    v = _buffer(state, "velocity", like)
+    lr, baked = state["learning_rate"], state.get("velocity_lr")
+    if baked != lr:
+        if baked:  # a velocity of lr x (sum of past gradients): keep the sum, swap the rate
+            v *= lr / baked
+        state["velocity_lr"] = lr
+    return v
+
+
 def sgd_momentum(w: Array, dw: Array, state: State) -> tuple[Array, State]:
     """Momentum: ``v = momentum * v - learning_rate * dw; w += v``."""
-    v = _buffer(state, "velocity", w)
+    v = _velocity(state, w)
     v *= state["momentum"]
     dw *= state["learning_rate"]
     v -= dw
@@ -45,7 +60,7 @@ def sgd_momentum(w: Array, dw: Array, state: State) -> tuple[Array, State]:
 
 def nesterov(w: Array, dw: Array, state: State) -> tuple[Array, State]:
     """Nesterov momentum (CS231n form): ``v' = mu v - lr dw; w += -mu v + (1 + mu) v'``."""
-    v = _buffer(state, "velocity", w)
+    v = _velocity(state, w)
     mu = state["momentum"]
     v *= mu
     w -= v

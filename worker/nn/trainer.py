@@ -154,42 +154,66 @@ def train(config: TrainConfig, data: Dataset, on_epoch: OnEpoch | None = None) -
     the epoch with the best val accuracy are kept for the test evaluation.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the guard reports
-        return _train(config, data, on_epoch)
+        return Solver(config, data).run(on_epoch)
 
 
-def _train(config: TrainConfig, data: Dataset, on_epoch: OnEpoch | None) -> TrainResult:
-    start = time.perf_counter()
-    init_rng, shuffle_rng, dropout_rng, sample_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(4)
-    )
-    pre = Preprocessor.fit(config.preprocessing, data.X_train, data.image_shape)
-    X_train, X_val = pre.transform(data.X_train), pre.transform(data.X_val)
-    y_train, y_val = data.y_train, data.y_val
-    model = MLP(X_train.shape[1], data.num_classes, config, init_rng, dropout_rng=dropout_rng)
-    opt_state = _optimizer_state(config)
-    loop = MiniBatchLoop(
-        model,
-        UPDATE_RULES[config.optimizer],
-        opt_state,
-        X_train,
-        y_train,
-        config.batch_size,
-        shuffle_rng,
-    )
-    n_sample = min(config.train_acc_sample, X_train.shape[0])
-    pick = np.sort(sample_rng.choice(X_train.shape[0], size=n_sample, replace=False))
-    X_sample, y_sample = X_train[pick], y_train[pick]
-    chance = float(np.bincount(y_val, minlength=data.num_classes).max()) / len(y_val)
-    before = np.empty_like(model.flat_params) if config.monitor else None
-    guard = DivergenceGuard(config.loss_factor if config.early_abort else math.inf)
+class Solver:
+    """One training run, in the shape of CS231n's Solver: everything a run needs is set up
+    once; then each epoch trains its steps (:meth:`train_epoch`), measures itself
+    (:meth:`epoch_metrics`) and is checked for a stall (:meth:`stall_reason`), while the
+    :class:`DivergenceGuard` watches every step."""
 
-    history: list[dict[str, Any]] = []
-    state, reason = "completed", None
-    best: ModelState | None = None
-    best_metrics: dict[str, Any] = {}
-    last_loss: float | None = None
-    for epoch in range(1, config.epochs + 1):
-        lr = learning_rate_at(
+    def __init__(self, config: TrainConfig, data: Dataset) -> None:
+        self.start = time.perf_counter()
+        self.config, self.data = config, data
+        init_rng, shuffle_rng, dropout_rng, sample_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(4)
+        )
+        self.pre = Preprocessor.fit(config.preprocessing, data.X_train, data.image_shape)
+        X_train, self.X_val = self.pre.transform(data.X_train), self.pre.transform(data.X_val)
+        y_train, self.y_val = data.y_train, data.y_val
+        self.model = MLP(X_train.shape[1], data.num_classes, config, init_rng,
+                         dropout_rng=dropout_rng)
+        self.opt_state = _optimizer_state(config)
+        self.loop = MiniBatchLoop(self.model, UPDATE_RULES[config.optimizer], self.opt_state,
+                                  X_train, y_train, config.batch_size, shuffle_rng)
+        n_sample = min(config.train_acc_sample, X_train.shape[0])
+        pick = np.sort(sample_rng.choice(X_train.shape[0], size=n_sample, replace=False))
+        self.X_sample, self.y_sample = X_train[pick], y_train[pick]
+        self.chance = (float(np.bincount(self.y_val, minlength=data.num_classes).max())
+                       / len(self.y_val))
+        self.before = np.empty_like(self.model.flat_params) if config.monitor else None
+        self.guard = DivergenceGuard(config.loss_factor if config.early_abort else math.inf)
+        self.history: list[dict[str, Any]] = []
+        self.best: ModelState | None = None
+        self.best_metrics: dict[str, Any] = {}
+        self.last_loss: float | None = None
+
+    def run(self, on_epoch: OnEpoch | None) -> TrainResult:
+        """Train epoch after epoch until the last, an abort, or ``on_epoch`` says stop."""
+        state, reason = "completed", None
+        for epoch in range(1, self.config.epochs + 1):
+            outcome = self.train_epoch(epoch)
+            if outcome.reason is not None:
+                state, reason = "aborted", outcome.reason
+                break
+            metrics, layers = self.epoch_metrics(epoch, outcome)
+            self.history.append(metrics)
+            if self.best is None or metrics["val_accuracy"] > self.best_metrics["val_accuracy"]:
+                self.best, self.best_metrics = self.model.state(), metrics
+            if on_epoch is not None and on_epoch(epoch, metrics):
+                state, reason = "pruned", f"stopped by the on_epoch callback after epoch {epoch}"
+                break
+            reason = self.stall_reason(epoch, outcome.mean_loss, metrics["val_accuracy"], layers)
+            if reason is not None:
+                state = "aborted"
+                break
+        return TrainResult(state, reason, self.final_metrics(), self.history)
+
+    def train_epoch(self, epoch: int) -> EpochOutcome:
+        """The epoch's steps at the learning rate its schedule gives."""
+        config = self.config
+        self.opt_state["learning_rate"] = learning_rate_at(
             config.learning_rate,
             config.lr_decay,
             epoch - 1,
@@ -197,71 +221,77 @@ def _train(config: TrainConfig, data: Dataset, on_epoch: OnEpoch | None) -> Trai
             rate=config.lr_decay_rate,
             step_epochs=config.lr_step_epochs,
         )
-        opt_state["learning_rate"] = lr
-        outcome = loop.run_epoch(epoch, guard, before)
-        last_loss = _num(outcome.mean_loss)
-        if outcome.reason is not None:
-            state, reason = "aborted", outcome.reason
-            break
+        outcome = self.loop.run_epoch(epoch, self.guard, self.before)
+        self.last_loss = _num(outcome.mean_loss)
+        return outcome
+
+    def epoch_metrics(
+        self, epoch: int, outcome: EpochOutcome
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Accuracies, losses and (when monitored) the per-layer diagnostics of an epoch."""
+        model, before = self.model, self.before
         outputs: list[Array] = []  # activations of the first STATS_SAMPLE examples
         train_acc, _ = model.evaluate(
-            X_sample, y_sample, STATS_SAMPLE, record=outputs if before is not None else None
+            self.X_sample, self.y_sample, STATS_SAMPLE,
+            record=outputs if before is not None else None,
         )
-        val_acc, val_loss = model.evaluate(X_val, y_val)
+        val_acc, val_loss = model.evaluate(self.X_val, self.y_val)
         layers = []
         if before is not None:
-            layers = layer_report(config.activation, outputs, _update_ratios(model, before))
+            layers = layer_report(self.config.activation, outputs, _update_ratios(model, before))
         metrics: dict[str, Any] = {
             "epoch": epoch,
-            "train_loss": last_loss,
+            "train_loss": self.last_loss,
             "train_accuracy": train_acc,
             "val_accuracy": val_acc,
             "val_loss": _num(val_loss),
-            "learning_rate": lr,
-            "elapsed_s": time.perf_counter() - start,
+            "learning_rate": self.opt_state["learning_rate"],
+            "elapsed_s": time.perf_counter() - self.start,
             "diagnostics": {"layers": layers},
         }
-        history.append(metrics)
-        if best is None or val_acc > best_metrics["val_accuracy"]:
-            best, best_metrics = model.state(), metrics
-        if on_epoch is not None and on_epoch(epoch, metrics):
-            state, reason = "pruned", f"stopped by the on_epoch callback after epoch {epoch}"
-            break
-        initial = guard.initial or math.inf
-        if _stalled(config, epoch, outcome.mean_loss, initial, val_acc, chance):
-            if not layers:
-                outputs = []
-                model.evaluate(X_sample[:STATS_SAMPLE], y_sample[:STATS_SAMPLE], record=outputs)
-                layers = layer_report(config.activation, outputs, None)
-            notes = "".join(f"; {note}" for note in health_notes(layers))
-            state, reason = (
-                "aborted",
-                (
-                    f"stalled: loss {outcome.mean_loss:.2f} vs initial {initial:.2f} after {epoch} "
-                    f"epochs, val accuracy {val_acc:.1%} at chance ({chance:.1%}){notes}"
-                ),
-            )
-            break
+        return metrics, layers
 
-    result_metrics: dict[str, Any] = {
-        "initial_loss": _num(guard.initial) if guard.initial is not None else None,
-        "epochs_run": len(history),
-        "train_loss": last_loss,
-    }
-    if history:
-        result_metrics.update(
-            train_accuracy=history[-1]["train_accuracy"],
-            val_accuracy=best_metrics["val_accuracy"],
-            val_loss=best_metrics["val_loss"],
-            best_epoch=best_metrics["epoch"],
-            final_val_accuracy=history[-1]["val_accuracy"],
+    def stall_reason(
+        self, epoch: int, loss: float, val_acc: float, layers: list[dict[str, Any]]
+    ) -> str | None:
+        """Why the run stalled, with the layers' health notes; None while it learns."""
+        initial = self.guard.initial or math.inf
+        if not _stalled(self.config, epoch, loss, initial, val_acc, self.chance):
+            return None
+        if not layers:
+            outputs: list[Array] = []
+            self.model.evaluate(self.X_sample[:STATS_SAMPLE], self.y_sample[:STATS_SAMPLE],
+                                record=outputs)
+            layers = layer_report(self.config.activation, outputs, None)
+        notes = "".join(f"; {note}" for note in health_notes(layers))
+        return (
+            f"stalled: loss {loss:.2f} vs initial {initial:.2f} after {epoch} "
+            f"epochs, val accuracy {val_acc:.1%} at chance ({self.chance:.1%}){notes}"
         )
-    if best is not None and data.X_test is not None and data.y_test is not None:
-        model.load_state(best)
-        test_acc, _ = model.evaluate(pre.transform(data.X_test), data.y_test)
-        result_metrics["test_accuracy"] = test_acc
-    result_metrics["elapsed_s"] = time.perf_counter() - start
-    return TrainResult(state, reason, result_metrics, history)
+
+    def final_metrics(self) -> dict[str, Any]:
+        """The run's result: the best epoch's val metrics and its test accuracy."""
+        history, best_metrics, guard = self.history, self.best_metrics, self.guard
+        result: dict[str, Any] = {
+            "initial_loss": _num(guard.initial) if guard.initial is not None else None,
+            "epochs_run": len(history),
+            "train_loss": self.last_loss,
+        }
+        if history:
+            result.update(
+                train_accuracy=history[-1]["train_accuracy"],
+                val_accuracy=best_metrics["val_accuracy"],
+                val_loss=best_metrics["val_loss"],
+                best_epoch=best_metrics["epoch"],
+                final_val_accuracy=history[-1]["val_accuracy"],
+            )
+        data = self.data
+        if self.best is not None and data.X_test is not None and data.y_test is not None:
+            self.model.load_state(self.best)
+            test_acc, _ = self.model.evaluate(self.pre.transform(data.X_test), data.y_test)
+            result["test_accuracy"] = test_acc
+        result["elapsed_s"] = time.perf_counter() - self.start
+        return result
 
 
 def _stalled(
