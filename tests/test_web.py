@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
+from app.cli.main import main as cli
 from tests.conftest import REPO, ServerProcess, builtin_spec, custom_spec
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -208,7 +209,7 @@ def test_stages_warnings_and_scatter_plots(page, site):
     }""", [best["params"]["learning_rate"], best["objective"]])
     page.mouse.move(x, y)
     tooltip = page.locator("#chart-learning_rate .tooltip")
-    assert f"trial {best['number']} " in tooltip.inner_text()
+    assert f"trial {best['id']} " in tooltip.inner_text()
     page.mouse.click(x, y)
     page.wait_for_url(f"**/trials/{best['id']}")
 
@@ -235,6 +236,38 @@ def test_an_edge_warning_is_drawn_as_a_zone(page, site):
       });
     }""")
     assert reds[0] > 40 and reds[1] < 0, reds
+
+
+def test_a_trial_has_one_number_on_the_page_in_the_cli_and_in_trial_show(page, site, capsys,
+                                                                       monkeypatch):
+    best = best_trial(site, site.study)
+    worst = max((t for t in site.http.get(f"/api/v1/studies/{site.study}/export",
+                                          params={"format": "json"}).json()["trials"]
+                 if t["objective"] is not None), key=lambda t: (-t["objective"], t["id"]))
+    assert best["number"] != best["id"]  # the per-study sequence is not what is shown
+    open_study(page, site, site.study)
+    row = page.locator(f'#board tbody tr[data-trial-id="{best["id"]}"]')
+    assert row.locator("a").inner_text() == f"#{best['id']}"
+    assert column(page, "rank")[0] == 1
+    # sorted by another column, rank still means rank by the objective
+    page.click('th[data-sort="params.learning_rate"]')
+    page.wait_for_selector('th.sorted[data-sort="params.learning_rate"]')
+    ranks = dict(zip(column(page, "trial_id"), column(page, "rank"), strict=True))
+    assert ranks[best["id"]] == 1 and ranks[worst["id"]] == len(ranks)
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli(["leaderboard", str(site.study), "--top", "1", "--server", site.url,
+                "--token", site.token]) == 0
+    table = [line.split() for line in capsys.readouterr().out.splitlines()
+             if line.strip()[:1].isdigit()]
+    assert table[0][:2] == ["1", str(best["id"])]
+    assert cli(["trial", "show", str(best["id"]), "--server", site.url,
+                "--token", site.token]) == 0
+    assert f"trial #{best['id']} " in capsys.readouterr().out
+
+    page.goto(f"{site.url}/trials/{best['id']}")
+    page.wait_for_function("performance.getEntriesByName('trial-ready').length > 0")
+    assert page.locator("h1").inner_text().startswith(f"Trial #{best['id']} ")
 
 
 def test_trial_page_draws_its_curves(page, site):

@@ -74,12 +74,17 @@ function renderSummary() {
       h("span", { class: "kv" }, "dataset ", h("b", {}, s.dataset ?? "custom")),
       h("span", { class: "kv" }, `${s.direction} `, h("b", {}, s.metric)),
       h("span", { class: "kv" }, "best ", h("b", { id: "best" }, fmt(s.best))),
-      h("span", { class: "kv" }, "stage ",
-        h("b", {}, `${s.current_stage + 1} of ${Math.max(s.spec.stages.length, s.stages.length)}`)),
+      h("span", { class: "kv" }, "stage ", h("b", { id: "current-stage" }, stageOf(s))),
       h("span", {}, countBadges(s.counts)),
       h("span", { class: "kv" }, "export ",
         h("button", { type: "button", onclick: () => exportAs("csv") }, "CSV"),
         h("button", { type: "button", onclick: () => exportAs("json") }, "JSON"))));
+}
+
+/** "1 of 0–2": stages are numbered from 0 on every page, in the CLI and in the API. */
+function stageOf(s) {
+  const last = Math.max(s.spec.stages.length, s.stages.length) - 1;
+  return last > 0 ? `${s.current_stage} of 0–${last}` : String(s.current_stage);
 }
 
 function exportAs(format) {
@@ -129,7 +134,7 @@ function renderStages() {
 
 function describe(i) {
   const p = Object.entries(points.params).map(([k, v]) => `${k}=${fmt(v[i])}`).join(" ");
-  return `trial ${points.number[i]} (stage ${points.stage[i]}, ${points.state[i]}): ` +
+  return `trial ${points.trial_id[i]} (stage ${points.stage[i]}, ${points.state[i]}): ` +
          `${study.metric} ${fmt(points.objective[i])}  ${p}`;
 }
 
@@ -289,8 +294,9 @@ function columns() {
   const params = Object.entries(study.spec.space)
     .filter(([, p]) => p.type !== "fixed").map(([name]) => name);
   return [
-    { key: "rank", label: "#", value: (r) => r.rank },
-    { key: "number", label: "trial", value: (r) => r.number },
+    { key: "rank", label: "rank", title: "rank by the objective in the whole study",
+      value: (r) => objectiveRank(r.trial_id) },
+    { key: "trial_id", label: "trial", value: (r) => r.trial_id },
     { key: "stage", label: "stage", value: (r) => r.stage },
     { key: "state", label: "state", value: (r) => r.state },
     { key: "objective", label: `${study.metric} (objective)`, value: (r) => r.objective },
@@ -298,6 +304,21 @@ function columns() {
     ...metricColumns.map((m) => ({ key: `metrics.${m}`, label: m, value: (r) => r.metrics[m] })),
     { key: "epochs_run", label: "epochs", value: (r) => r.epochs_run },
   ];
+}
+
+/** A trial's rank by the objective among every trial of the study that has one (ties by
+ *  trial id, as the server ranks), whatever the table is sorted or filtered by. */
+function objectiveRank(trialId) {
+  const at = points.trial_id.indexOf(trialId);
+  const mine = at >= 0 ? points.objective[at] : null;
+  if (mine === null) return null;
+  const better = study.direction === "maximize" ? (v) => v > mine : (v) => v < mine;
+  let rank = 1;
+  for (let i = 0; i < points.objective.length; i++) {
+    const v = points.objective[i];
+    if (v !== null && (better(v) || (v === mine && points.trial_id[i] < trialId))) rank++;
+  }
+  return rank;
 }
 
 function sortBy(key) {
@@ -318,7 +339,7 @@ function sortBy(key) {
 function cell(col, row) {
   const v = col.value(row);
   let content = fmt(v);
-  if (col.key === "number") content = h("a", { href: `/trials/${row.trial_id}` }, `#${v}`);
+  if (col.key === "trial_id") content = h("a", { href: `/trials/${v}` }, `#${v}`);
   if (col.key === "state") content = badge(v);
   return h("td", { class: typeof v === "number" ? "num" : null,
                    "data-value": JSON.stringify(v ?? null) }, content);
@@ -338,7 +359,7 @@ function renderBoard(data) {
     class: `sortable${c.key === active ? " sorted" : ""}${
       c.key === active && board.order === "desc" ? " desc" : ""}`,
     "data-sort": c.key,
-    title: `sort by ${c.label}`,
+    title: c.title ?? `sort by ${c.label}`,
     onclick: () => sortBy(c.key),
   }, c.label)));
   const rows = data.rows.map((r) => h("tr", { "data-trial-id": r.trial_id },

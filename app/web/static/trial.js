@@ -40,14 +40,14 @@ function kvRows(entries) {
 }
 
 function renderSummary(t) {
-  document.title = `hpsearch: trial ${t.number}`;
+  document.title = `hpsearch: trial ${t.id}`;
   const studyLink = () => h("a", { href: `/studies/${t.study_id}` },
                             studyName ?? `study ${t.study_id}`);
-  document.getElementById("crumb").replaceChildren(studyLink(), ` / trial #${t.number}`);
+  document.getElementById("crumb").replaceChildren(studyLink(), ` / trial #${t.id}`);
   const when = (s) => (s ? new Date(s).toLocaleString() : "–");
   const why = ["pruned", "aborted", "failed"].includes(t.state) ? `${t.state}: ` : "note: ";
   document.getElementById("summary").replaceChildren(h("div", {},
-    h("h1", {}, `Trial #${t.number} `, badge(t.state)),
+    h("h1", {}, `Trial #${t.id} `, badge(t.state)),
     h("div", { class: "row" },
       h("span", { class: "kv" }, "study ", studyLink()),
       h("span", { class: "kv" }, "stage ", h("b", {}, String(t.stage))),
