@@ -19,7 +19,7 @@ const STATE_GROUPS = [
 
 let study = null; // the last GET /studies/{id}
 let fingerprint = "";
-let points = null; // the last GET /studies/{id}/points
+const points = new PointStore(); // every trial, kept current from the points endpoint
 let metricColumns = []; // metric columns of the leaderboard; grows, never shrinks
 let boardRequest = 0;
 let firstRender = true;
@@ -309,8 +309,8 @@ function columns() {
 /** A trial's rank by the objective among every trial of the study that has one (ties by
  *  trial id, as the server ranks), whatever the table is sorted or filtered by. */
 function objectiveRank(trialId) {
-  const at = points.trial_id.indexOf(trialId);
-  const mine = at >= 0 ? points.objective[at] : null;
+  const at = points.at.get(trialId);
+  const mine = at === undefined ? null : points.objective[at];
   if (mine === null) return null;
   const better = study.direction === "maximize" ? (v) => v > mine : (v) => v < mine;
   let rank = 1;
@@ -410,7 +410,7 @@ document.getElementById("next").addEventListener("click", () => {
 
 async function refresh() {
   // The first time, fetch everything at once; afterwards only what changed.
-  const fetchRest = () => Promise.all([fetchBoard(), api(`/studies/${studyId}/points`)]);
+  const fetchRest = () => Promise.all([fetchBoard(), points.load(studyId)]);
   const rest = study === null ? fetchRest() : null;
   const s = await api(`/studies/${studyId}`);
   const print = JSON.stringify([s.state, s.counts, s.stages.map((x) => [x.state, x.counts]),
@@ -418,8 +418,7 @@ async function refresh() {
   if (print !== fingerprint) {
     fingerprint = print;
     study = s;
-    const [drawBoard, p] = await (rest ?? fetchRest());
-    points = p;
+    const [drawBoard] = await (rest ?? fetchRest());
     renderSummary();
     renderWarnings();
     renderStages();
