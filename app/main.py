@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from app import __version__, logs
-from app.api import export, leaderboard, points, studies, tokens, trials, workers
+from app.api import export, importance, leaderboard, points, studies, tokens, trials, workers
 from app.config import Settings
 from app.db import Database
 from app.deps import AuthCache
@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    for router in (studies, trials, leaderboard, workers, tokens, export, points):
+    for router in (studies, trials, leaderboard, workers, tokens, export, points, importance):
         app.include_router(router.router, prefix=API_PREFIX)
     pages.mount(app)
     return app
