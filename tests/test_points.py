@@ -84,3 +84,30 @@ def test_a_bad_cursor_is_refused_naming_since(client):
         r = client.get(f"/api/v1/studies/{study}/points", params={"since": bad})
         assert r.status_code == 422 and "since" in r.text, (bad, r.text)
     assert client.get("/api/v1/studies/999999/points").status_code == 404
+
+
+def test_curves_are_every_reported_objective_and_incremental(client, monkeypatch):
+    from app.services import points
+
+    study = client.post("/api/v1/studies", json=custom_spec(trials=2, space=SPACE)).json()["id"]
+    assert client.get(f"/api/v1/studies/{study}/curves").json()["trial_id"] == []
+    task = client.post("/api/v1/trials/claim", json={"worker": "w", "studies": [study]}).json()
+
+    def report(step: int, acc: float) -> None:
+        r = client.post(f"/api/v1/trials/{task['id']}/report", json={
+            "lease_token": task["lease_token"], "step": step, "metrics": {"val_accuracy": acc}})
+        assert r.status_code == 200, r.text
+
+    report(1, 0.3)
+    report(2, 0.5)
+    first = client.get(f"/api/v1/studies/{study}/curves").json()
+    assert first["trial_id"] == [task["id"]] * 2
+    assert first["step"] == [1, 2] and first["value"] == [0.3, 0.5]
+    monkeypatch.setattr(points, "OVERLAP_S", 0.0)
+    report(3, 0.6)
+    delta = client.get(f"/api/v1/studies/{study}/curves",
+                       params={"since": first["cursor"]}).json()
+    assert delta["full"] is False
+    assert (delta["step"], delta["value"]) == ([3], [0.6])
+    r = client.get(f"/api/v1/studies/{study}/curves", params={"since": "nan"})
+    assert r.status_code == 422 and "since" in r.text

@@ -5,6 +5,7 @@ the token prompt, and a 10,000-trial study. Screenshots go to ``test-artifacts/`
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -202,6 +203,7 @@ def test_stages_warnings_and_scatter_plots(page, site):
 
     # hovering the best trial's point names it; clicking opens its page
     best = best_trial(site, site.study)
+    page.locator("#chart-learning_rate").scroll_into_view_if_needed()
     x, y = page.evaluate("""([lr, acc]) => {
       const u = document.getElementById("chart-learning_rate")._chart;
       const box = u.over.getBoundingClientRect();
@@ -367,3 +369,33 @@ def test_a_ten_thousand_trial_study_page_loads_fast(page, site):
     assert first == str(top["rows"][0]["trial_id"]) and top["rows"][0]["objective"] == 0.9999
     shot(page, "study-10k.png")
     assert ready < LOAD_BUDGET_S, f"the 10,000-trial page took {ready:.2f} s"
+
+
+@pytest.fixture(scope="module")
+def quickstart(site: Site) -> int:
+    """The study `hpsearch quickstart` runs (examples/digits_coarse_to_fine.yaml), trained."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "examples" / "digits_coarse_to_fine.yaml").read_text())
+    study = site.http.post("/api/v1/studies", json=spec).raise_for_status().json()["id"]
+    train_queued_trials(site.http, study)
+    return study
+
+
+def screens(page: Any, name: str) -> None:
+    """A full-page screenshot into test-artifacts/ (and SCREENS_DIR when set)."""
+    shot(page, name)
+    extra = os.environ.get("HPSEARCH_SCREENS_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(extra) / name), full_page=True)
+
+
+def test_the_quickstart_study_on_a_desktop(browser, site, quickstart):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {site.token!r})")
+    tab = context.new_page()
+    open_study(tab, site, quickstart)
+    tab.wait_for_selector("#importance .bar-row, #importance .note")
+    screens(tab, "study-quickstart-desktop.png")
+    context.close()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.deps import CanRead, DbDep
 from app.errors import Invalid
-from app.services.points import study_points
+from app.services.points import study_curves, study_points
 
 router = APIRouter(tags=["studies"])
 
@@ -30,21 +30,50 @@ class StudyPoints(BaseModel):
     full: bool = Field(description="Every trial (no ``since``), or only the changed ones")
 
 
+class StudyCurves(BaseModel):
+    """Parallel arrays, one element per report: the objective each trial reported per step."""
+
+    trial_id: list[int]
+    step: list[int]
+    value: list[float | None]
+    cursor: float
+    full: bool
+
+
+SINCE = Query(None, description="A cursor from an earlier reply: send only what may have "
+              "changed after it")
+
+
+def _check(since: float | None) -> None:
+    if since is not None and not math.isfinite(since):
+        raise Invalid("since: must be a finite cursor from an earlier reply", field="since")
+
+
+def _json(data: dict[str, Any]) -> Response:
+    # The columns are built from database types; skipping pydantic's pass over 100,000
+    # values per column keeps the reply fast. NaN never reaches here: objectives are stored
+    # finite or NULL and numeric params are checked when a trial is created.
+    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
+
+
 @router.get("/studies/{study_id}/points", dependencies=[CanRead],
             response_model=StudyPoints)
 def points(
     study_id: int,
     db: DbDep,
-    since: float | None = Query(
-        None, description="A cursor from an earlier reply: send only the trials that may "
-        "have changed after it (finished since, queued or running)"),
+    since: float | None = SINCE,
 ) -> Response:
-    """Every trial of the study as columns: cheap to send and plot for 100,000 trials."""
-    if since is not None and not math.isfinite(since):
-        raise Invalid("since: must be a finite cursor from an earlier reply", field="since")
+    """Every trial of the study as columns (with ``since``: the finished since, and the
+    queued and running): cheap to send and plot for 100,000 trials."""
+    _check(since)
     with db.read() as session:
-        data = study_points(session, study_id, since)
-    # The columns are built from database types; skipping pydantic's pass over 100,000
-    # values per column keeps the reply fast. NaN never reaches here (objectives are finite
-    # or None, numeric params are checked at creation).
-    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
+        return _json(study_points(session, study_id, since))
+
+
+@router.get("/studies/{study_id}/curves", dependencies=[CanRead],
+            response_model=StudyCurves)
+def curves(study_id: int, db: DbDep, since: float | None = SINCE) -> Response:
+    """Every trial's per-step objective (intermediate values), as columns."""
+    _check(since)
+    with db.read() as session:
+        return _json(study_curves(session, study_id, since))

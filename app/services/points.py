@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.models import Stage, Trial
+from app.models import Stage, Trial, TrialReport
 from app.services.leaderboard import json_number
 from app.services.studies import get_study
 
@@ -71,3 +71,23 @@ def study_points(session: Session, study_id: int, since: float | None = None) ->
     out["cursor"] = cursor
     out["full"] = since is None
     return out
+
+
+def study_curves(session: Session, study_id: int, since: float | None = None) -> dict[str, Any]:
+    """Every per-epoch objective the study's trials reported, as columns (trial id, step,
+    value) ordered by trial and step; with ``since``, only reports from ``OVERLAP_S``
+    seconds before that cursor on (reports never change once stored)."""
+    cursor = time.time()
+    get_study(session, study_id)
+    stages = select(Stage.id).where(Stage.study_id == study_id).scalar_subquery()
+    query = (
+        select(TrialReport.trial_id, TrialReport.step, TrialReport.objective)
+        .where(TrialReport.stage_id.in_(stages))
+        .order_by(TrialReport.trial_id, TrialReport.step)
+    )
+    if since is not None:
+        query = query.where(TrialReport.created_at >= since - OVERLAP_S)
+    rows = session.connection().execute(query).all()
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
+    return {"trial_id": list(columns[0]), "step": list(columns[1]),
+            "value": list(columns[2]), "cursor": cursor, "full": since is None}

@@ -153,8 +153,9 @@ function drawPoints(u, cfg) {
   ctx.clip();
   ctx.lineWidth = 1.2 * px;
   ctx.setLineDash([]);
-  cfg.groups.forEach((g, gi) => {
-    if (!u.series[gi + 1].show) return;
+  for (const gi of cfg.order ?? cfg.groups.map((_, i) => i)) {
+    const g = cfg.groups[gi];
+    if (!u.series[gi + 1].show) continue;
     const path = new Path2D();
     for (let i = 0; i < n; i++) {
       if (cfg.group[i] !== gi) continue;
@@ -173,7 +174,7 @@ function drawPoints(u, cfg) {
     }
     ctx.strokeStyle = g.color;
     if (g.fill === "none" || n <= 3000) ctx.stroke(path);
-  });
+  }
   ctx.restore();
 }
 
@@ -182,6 +183,7 @@ function drawPoints(u, cfg) {
  * cursor; the points are drawn by drawPoints, since one series per group would cost a
  * mostly-null array per group and uPlot's per-point circles are slow for 10,000 trials.
  * cfg: {x, y, group (index per point), groups: [{label, color, fill ("none": hollow)}],
+ *       order (group indexes, the last drawn on top; default: as listed),
  *       xLabel, yLabel, xLog, yLog, xRange, yRange, height, underlay(u) and overlay(u)
  *       (drawn under and over the points), describe(i) (hover text), href(i) (click)}
  */
@@ -290,4 +292,17 @@ function canvasText(u, text, x, y, color = "#374151") {
   ctx.fillStyle = color;
   ctx.fillText(text, x, y);
   ctx.restore();
+}
+
+/** [min, max] of the finite numbers in values (a loop: spreading 100,000 values overflows
+ *  the call stack), or null when there are none. */
+function extent(values) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : null;
 }

@@ -3,7 +3,6 @@
 "use strict";
 
 const studyId = Number(location.pathname.split("/").pop());
-const board = { sort: null, order: "asc", stage: "", state: "", offset: 0, limit: 50 };
 const VIRIDIS = ["#440154", "#443983", "#31688e", "#21918c", "#35b779", "#90d743", "#fde725"];
 const STAGE_BAND = "rgba(37, 99, 235, 0.08)";
 const STAGE_BOX = ["rgba(75, 85, 99, 0.9)", "rgba(147, 51, 234, 0.9)", "rgba(5, 150, 105, 0.9)",
@@ -20,9 +19,8 @@ const STATE_GROUPS = [
 let study = null; // the last GET /studies/{id}
 let fingerprint = "";
 const points = new PointStore(); // every trial, kept current from the points endpoint
-let metricColumns = []; // metric columns of the leaderboard; grows, never shrinks
-let boardRequest = 0;
-let firstRender = true;
+const curves = new CurveStore(); // every trial's per-epoch objective
+let curvesDrawnFor = -1; // the points version the curves chart was drawn with
 
 // --- parameters and ranges -----------------------------------------------------------
 
@@ -148,8 +146,7 @@ function paramChart(el, name, info) {
     const g = STATE_GROUPS.findIndex((s) => s.state === points.state[i]);
     if (g >= 0 && v !== null && (!info.log || v > 0)) idx.push([i, g]);
   }
-  const ys = idx.map(([i]) => points.objective[i]).filter((v) => v !== null);
-  const [yLo, yHi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  const [yLo, yHi] = extent(idx.map(([i]) => points.objective[i])) ?? [0, 1];
   const span = yHi - yLo || Math.abs(yHi) || 1;
   const strip = yLo - 0.12 * span;
   const hasStrip = idx.some(([i]) => points.objective[i] === null);
@@ -162,6 +159,7 @@ function paramChart(el, name, info) {
     y: all.map((i) => points.objective[i] ?? strip),
     group: idx.map(([, g]) => used.indexOf(g)),
     groups: used.map((g) => STATE_GROUPS[g]),
+    order: used.map((g, k) => k).sort((a, b) => (used[a] === 0) - (used[b] === 0)), // completed on top
     height: 280,
     xLabel: info.log ? `${name} (log)` : name,
     yLabel: study.metric,
@@ -210,19 +208,26 @@ function pairChart(el, xName, yName, params) {
       all.push(i);
     }
   }
-  const objs = all.map((i) => points.objective[i]).filter((v) => v !== null);
-  const [lo, hi] = objs.length ? [Math.min(...objs), Math.max(...objs)] : [0, 1];
-  const width = (hi - lo) / VIRIDIS.length || 1;
+  // bins by quantile, so a few diverged trials cannot squeeze the rest into one colour
+  const objs = all.map((i) => points.objective[i]).filter((v) => v !== null)
+    .sort((a, b) => a - b);
+  const edges = VIRIDIS.map((_, b) => objs[Math.floor((b * objs.length) / VIRIDIS.length)])
+    .concat([objs[objs.length - 1]]);
   const best = study.direction === "maximize" ? (b) => b : (b) => VIRIDIS.length - 1 - b;
-  const bin = (v) => Math.min(Math.floor((v - lo) / width), VIRIDIS.length - 1);
+  const bin = (v) => {
+    let b = 0;
+    while (b < VIRIDIS.length - 1 && v >= edges[b + 1]) b++;
+    return b;
+  };
   const groups = VIRIDIS.map((_, b) => ({
-    label: `${fmt(lo + b * width)}–${fmt(lo + (b + 1) * width)}`,
+    label: `${fmt(edges[b])}–${fmt(edges[b + 1])}`,
     color: VIRIDIS[best(b)],
   }));
   groups.push({ label: "no objective", color: "#9ca3af", fill: "none" });
   const raw = all.map((i) => (points.objective[i] === null ? VIRIDIS.length
                                                            : bin(points.objective[i])));
   const used = [...new Set(raw)].sort((a, b) => a - b);
+  const rank = (g) => (g === VIRIDIS.length ? -1 : best(g)); // worst first, best on top
   const boxes = study.stages.filter((s) => s.space[xName]?.low !== undefined &&
                                            s.space[yName]?.low !== undefined);
   scatterChart(el, {
@@ -230,6 +235,7 @@ function pairChart(el, xName, yName, params) {
     y: all.map((i) => points.params[yName][i]),
     group: raw.map((g) => used.indexOf(g)),
     groups: used.map((g) => groups[g]),
+    order: used.map((g, k) => k).sort((a, b) => rank(used[a]) - rank(used[b])),
     xLabel: xi.log ? `${xName} (log)` : xName,
     yLabel: yi.log ? `${yName} (log)` : yName,
     xLog: xi.log,
@@ -258,16 +264,51 @@ function pairChart(el, xName, yName, params) {
   });
 }
 
+/** Choice parameters: name -> every value any stage offers, in space order. */
+function choiceParams() {
+  const out = new Map();
+  for (const stage of study.stages) {
+    for (const [name, p] of Object.entries(stage.space)) {
+      if (p.type !== "choice") continue;
+      const values = out.get(name) ?? [];
+      for (const v of p.values) if (!values.some((w) => String(w) === String(v))) values.push(v);
+      out.set(name, values);
+    }
+  }
+  return out;
+}
+
+/** A titled chart container in holder, kept across refreshes (charts update in place). */
+function chartSlot(holder, id, title, cls, attrs = {}) {
+  let el = document.getElementById(id);
+  if (!el) {
+    el = h("div", { class: cls, id, ...attrs });
+    holder.append(h("div", {}, h("div", { class: "chart-title" }, title), el));
+  }
+  return el;
+}
+
 function renderPlots() {
   const params = numericParams();
+  const choices = choiceParams();
   const holder = document.getElementById("param-charts");
-  const blocks = [...params].map(([name, info]) => {
-    const chart = h("div", { class: "chart", id: `chart-${name}`, "data-param": name });
-    return [h("div", {}, h("div", { class: "chart-title" }, name), chart), chart, name, info];
-  });
-  holder.replaceChildren(...blocks.map(([block]) => block));
-  document.getElementById("param-section").hidden = params.size === 0;
-  for (const [, chart, name, info] of blocks) paramChart(chart, name, info);
+  const ids = [...params.keys(), ...choices.keys()].map((n) => `chart-${n}`);
+  for (const block of [...holder.children]) {
+    const el = block.querySelector(".chart, .echart");
+    if (!ids.includes(el?.id)) { el?._echart?.dispose(); block.remove(); }
+  }
+  document.getElementById("param-section").hidden = ids.length === 0;
+  for (const [name, info] of params) {
+    paramChart(chartSlot(holder, `chart-${name}`, name, "chart", { "data-param": name }),
+               name, info);
+  }
+  for (const [name, values] of choices) {
+    sliceChart(chartSlot(holder, `chart-${name}`, `${name} (choice)`, "echart slice",
+                         { "data-param": name }),
+               name, values, study, points, describe, trialHref);
+  }
+  historyChart(document.getElementById("history-chart"), points, study, describe, trialHref);
+  parallelChart(document.getElementById("parallel-chart"), study, points, setBrush);
 
   const names = [...params.keys()];
   document.getElementById("pair-section").hidden = names.length < 2;
@@ -288,130 +329,14 @@ for (const id of ["pair-x", "pair-y"]) {
   });
 }
 
-// --- leaderboard ---------------------------------------------------------------------
-
-function columns() {
-  const params = Object.entries(study.spec.space)
-    .filter(([, p]) => p.type !== "fixed").map(([name]) => name);
-  return [
-    { key: "rank", label: "rank", title: "rank by the objective in the whole study",
-      value: (r) => objectiveRank(r.trial_id) },
-    { key: "trial_id", label: "trial", value: (r) => r.trial_id },
-    { key: "stage", label: "stage", value: (r) => r.stage },
-    { key: "state", label: "state", value: (r) => r.state },
-    { key: "objective", label: `${study.metric} (objective)`, value: (r) => r.objective },
-    ...params.map((p) => ({ key: `params.${p}`, label: p, value: (r) => r.params[p] })),
-    ...metricColumns.map((m) => ({ key: `metrics.${m}`, label: m, value: (r) => r.metrics[m] })),
-    { key: "epochs_run", label: "epochs", value: (r) => r.epochs_run },
-  ];
-}
-
-/** A trial's rank by the objective among every trial of the study that has one (ties by
- *  trial id, as the server ranks), whatever the table is sorted or filtered by. */
-function objectiveRank(trialId) {
-  const at = points.at.get(trialId);
-  const mine = at === undefined ? null : points.objective[at];
-  if (mine === null) return null;
-  const better = study.direction === "maximize" ? (v) => v > mine : (v) => v < mine;
-  let rank = 1;
-  for (let i = 0; i < points.objective.length; i++) {
-    const v = points.objective[i];
-    if (v !== null && (better(v) || (v === mine && points.trial_id[i] < trialId))) rank++;
-  }
-  return rank;
-}
-
-function sortBy(key) {
-  if (key === "rank") {
-    board.sort = null;
-    board.order = "asc";
-  } else if (board.sort === key) {
-    board.order = board.order === "asc" ? "desc" : "asc";
-  } else {
-    board.sort = key;
-    const bestFirst = key === "objective" && study.direction === "maximize";
-    board.order = bestFirst ? "desc" : "asc";
-  }
-  board.offset = 0;
-  loadBoard().catch(showError);
-}
-
-function cell(col, row) {
-  const v = col.value(row);
-  let content = fmt(v);
-  if (col.key === "trial_id") content = h("a", { href: `/trials/${v}` }, `#${v}`);
-  if (col.key === "state") content = badge(v);
-  return h("td", { class: typeof v === "number" ? "num" : null,
-                   "data-value": JSON.stringify(v ?? null) }, content);
-}
-
-function renderBoard(data) {
-  for (const r of data.rows) {
-    for (const m of Object.keys(r.metrics)) {
-      if (![study.metric, "epochs_run"].includes(m) && !metricColumns.includes(m)) {
-        metricColumns.push(m);
-      }
-    }
-  }
-  const cols = columns();
-  const active = board.sort ?? "rank";
-  const head = h("tr", {}, cols.map((c) => h("th", {
-    class: `sortable${c.key === active ? " sorted" : ""}${
-      c.key === active && board.order === "desc" ? " desc" : ""}`,
-    "data-sort": c.key,
-    title: c.title ?? `sort by ${c.label}`,
-    onclick: () => sortBy(c.key),
-  }, c.label)));
-  const rows = data.rows.map((r) => h("tr", { "data-trial-id": r.trial_id },
-                                       cols.map((c) => cell(c, r))));
-  document.getElementById("board").replaceChildren(h("thead", {}, head), h("tbody", {}, rows));
-  const last = Math.min(board.offset + board.limit, data.total);
-  document.getElementById("page-info").textContent = data.total
-    ? `${board.offset + 1}–${last} of ${data.total}` : "no trials";
-  document.getElementById("prev").disabled = board.offset === 0;
-  document.getElementById("next").disabled = last >= data.total;
-}
-
-/** Fetch the leaderboard page the controls ask for; resolves to a render function that
- *  draws it unless a newer request was made meanwhile. */
-async function fetchBoard() {
-  const ticket = ++boardRequest;
-  const data = await api(`/studies/${studyId}/leaderboard`, {
-    limit: board.limit, offset: board.offset, stage: board.stage, state: board.state,
-    sort: board.sort, order: board.sort ? board.order : null,
-  });
-  return () => { if (ticket === boardRequest) renderBoard(data); };
-}
-
-async function loadBoard() {
-  (await fetchBoard())();
-}
-
-function onBoardControl(id, apply) {
-  document.getElementById(id).addEventListener("change", (e) => {
-    apply(e.target.value);
-    board.offset = 0;
-    loadBoard().catch(showError);
-  });
-}
-onBoardControl("filter-stage", (v) => { board.stage = v; });
-onBoardControl("filter-state", (v) => { board.state = v; });
-onBoardControl("page-size", (v) => { board.limit = Number(v); });
-document.getElementById("prev").addEventListener("click", () => {
-  board.offset = Math.max(0, board.offset - board.limit);
-  loadBoard().catch(showError);
-});
-document.getElementById("next").addEventListener("click", () => {
-  board.offset += board.limit;
-  loadBoard().catch(showError);
-});
-
 // --- polling -------------------------------------------------------------------------
 
 async function refresh() {
   // The first time, fetch everything at once; afterwards only what changed.
   const fetchRest = () => Promise.all([fetchBoard(), points.load(studyId)]);
-  const rest = study === null ? fetchRest() : null;
+  const first = study === null;
+  const rest = first ? fetchRest() : null;
+  const reports = first ? curves.load(studyId) : null;
   const s = await api(`/studies/${studyId}`);
   const print = JSON.stringify([s.state, s.counts, s.stages.map((x) => [x.state, x.counts]),
                                 s.warnings]);
@@ -424,14 +349,45 @@ async function refresh() {
     renderStages();
     drawBoard();
     renderPlots();
-    if (firstRender) {
-      firstRender = false;
-      await drawn();
-      performance.mark("study-ready");
-      document.getElementById(location.hash.slice(1))?.scrollIntoView();
-    }
+    loadImportance();
+  }
+  // reports arrive every epoch without changing any count, so follow them while it runs
+  const newReports = await (reports ?? (s.state === "running" ? curves.load(studyId) : false));
+  if (newReports || curvesDrawnFor !== points.version) {
+    curvesDrawnFor = points.version;
+    curvesChart(document.getElementById("curves-chart"), curves, points, study, describe,
+                trialHref);
+  }
+  if (first) {
+    await drawn();
+    performance.mark("study-ready");
+    document.getElementById(location.hash.slice(1))?.scrollIntoView();
   }
   return s.state === "running" ? 2000 : 10000;
 }
+
+// --- parameter importance (computed on the server; fetched when trials complete) ---------
+
+let importance = null;
+let importanceFor = null;
+
+function loadImportance() {
+  const done = study.counts.completed ?? 0;
+  if (done === importanceFor) return;
+  importanceFor = done;
+  api(`/studies/${studyId}/importance`).then((data) => {
+    importance = data;
+    const select = document.getElementById("importance-scope");
+    const chosen = select.value;
+    select.replaceChildren(h("option", { value: "" }, "the whole study"),
+      ...data.stages.map((s) => h("option", { value: String(s.stage) }, `stage ${s.stage}`)));
+    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+    importanceBars(document.getElementById("importance"), data, select.value);
+  }).catch(showError);
+}
+
+document.getElementById("importance-scope").addEventListener("change", (e) => {
+  if (importance) importanceBars(document.getElementById("importance"), importance, e.target.value);
+});
 
 poll(refresh);
