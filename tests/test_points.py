@@ -111,3 +111,17 @@ def test_curves_are_every_reported_objective_and_incremental(client, monkeypatch
     assert (delta["step"], delta["value"]) == ([3], [0.6])
     r = client.get(f"/api/v1/studies/{study}/curves", params={"since": "nan"})
     assert r.status_code == 422 and "since" in r.text
+
+
+def test_booleans_and_choices_keep_their_json_type(client):
+    space = {"bn": {"type": "choice", "values": [True, False]},
+             "act": {"type": "choice", "values": ["relu", 1]}}
+    study = client.post("/api/v1/studies", json=custom_spec(trials=1, space=space)).json()["id"]
+    items = [{"params": {"bn": bn, "act": act},
+              "result": {"state": "completed", "metrics": {"val_accuracy": 0.5}}}
+             for bn, act in [(True, "relu"), (False, 1)]]
+    assert client.post(f"/api/v1/studies/{study}/trials",
+                       json={"trials": items}).status_code == 201
+    data = client.get(f"/api/v1/studies/{study}/points").json()
+    assert data["params"]["bn"][-2:] == [True, False]
+    assert data["params"]["act"][-2:] == ["relu", 1]

@@ -399,3 +399,100 @@ def test_the_quickstart_study_on_a_desktop(browser, site, quickstart):
     tab.wait_for_selector("#importance .bar-row, #importance .note")
     screens(tab, "study-quickstart-desktop.png")
     context.close()
+
+
+MIXED_SPACE = {
+    "lr": {"type": "log_uniform", "low": 1e-5, "high": 1e-1},
+    "batch": {"type": "int", "low": 16, "high": 512, "log": True},
+    "act": {"type": "choice", "values": ["relu", "tanh", "elu"]},
+    "bn": {"type": "choice", "values": [True, False]},
+}
+
+
+@pytest.fixture(scope="module")
+def mixed(site: Site) -> int:
+    """A study over every parameter kind: 60 recorded trials, and 3 trained through the
+    worker protocol with per-epoch reports (one of them pruned, one still running)."""
+    spec = custom_spec(trials=3, epochs=4, space=MIXED_SPACE, name="mixed")
+    study = site.http.post("/api/v1/studies", json=spec).raise_for_status().json()["id"]
+    acts = ["relu", "tanh", "elu"]
+    items = [{"params": {"lr": 10 ** (-5 + 4 * ((i * 37) % 60) / 60), "batch": 16 * 2 ** (i % 6),
+                         "act": acts[i % 3], "bn": i % 2 == 0},
+              "result": {"state": "completed" if i % 7 else "pruned",
+                         "metrics": {"val_accuracy": 0.3 + (i % 3) * 0.2 + (i % 10) / 100}}}
+             for i in range(60)]
+    site.http.post(f"/api/v1/studies/{study}/trials", json={"trials": items}).raise_for_status()
+    for k, end in enumerate(["completed", "pruned", None]):
+        task = site.http.post("/api/v1/trials/claim",
+                              json={"worker": "w", "studies": [study]}).raise_for_status().json()
+        for step in range(1, (4 if end == "completed" else 2) + 1):
+            site.http.post(f"/api/v1/trials/{task['id']}/report", json={
+                "lease_token": task["lease_token"], "step": step,
+                "metrics": {"val_accuracy": 0.2 + 0.1 * step + 0.05 * k}}).raise_for_status()
+        if end:
+            site.http.post(f"/api/v1/trials/{task['id']}/finish", json={
+                "lease_token": task["lease_token"], "state": end,
+                "metrics": {"val_accuracy": 0.3 + 0.1 * k}}).raise_for_status()
+    return study
+
+
+def test_every_view_draws_a_study_of_every_parameter_kind(page, site, mixed):
+    open_study(page, site, mixed)
+    with_objective = 62  # 60 recorded, 2 trained to the end
+    assert page.locator("#history-chart").get_attribute("data-points") == str(with_objective)
+    assert page.locator("#history-chart").evaluate(COLOURED_PIXELS) > 50
+    parallel = page.locator("#parallel-chart")
+    assert parallel.get_attribute("data-points") == str(with_objective)
+    assert parallel.get_attribute("data-axes") == "5"  # 4 parameters and the objective
+    for choice in ("act", "bn"):
+        slice_ = page.locator(f"#chart-{choice}")
+        assert slice_.get_attribute("data-points") == str(with_objective)
+        assert slice_.locator("canvas").count() >= 1
+    curves = page.locator("#curves-chart")
+    assert curves.get_attribute("data-curves") == "3"  # completed, pruned and running
+    assert curves.get_attribute("data-points") == str(4 + 2 + 2)
+    page.wait_for_selector("#importance .bar-row")
+    assert page.locator("#importance .bar-row").count() == 4
+    assert "random forest" in page.locator("#importance").inner_text()
+    # an int parameter on a log scale gets a readable tick per power of two or decade
+    ticks = page.evaluate("document.getElementById('chart-batch')._chart.axes[0]._values")
+    assert [t for t in ticks if t] == ["16", "32", "64", "128", "256", "512"], ticks
+
+
+def test_every_view_shows_its_empty_state_without_finished_trials(page, site):
+    study = site.http.post("/api/v1/studies", json=custom_spec(
+        trials=2, space=MIXED_SPACE)).json()["id"]
+    open_study(page, site, study)
+    for chart in ("#history-chart", "#parallel-chart", "#curves-chart", "#chart-act"):
+        assert page.locator(chart).get_attribute("data-points") == "0", chart
+        assert page.locator(f"{chart} .empty").count() == 1, chart
+    page.wait_for_selector("#importance .note")
+    assert "at least" in page.locator("#importance").inner_text()
+
+
+def test_brushing_the_parallel_coordinates_filters_the_leaderboard(page, site, mixed):
+    open_study(page, site, mixed)
+    chart = page.locator("#parallel-chart")
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    # drag along the objective axis (the last one, 64 px from the right) over its top half
+    x = box["x"] + box["width"] - 64
+    top, bottom = box["y"] + 28, box["y"] + box["height"] - 24
+    page.mouse.move(x, top + 2)
+    page.mouse.down()
+    page.mouse.move(x, (top + bottom) / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_selector("#brush-info:not([hidden])")
+    low, high = page.evaluate("""() => {
+      const model = document.getElementById("parallel-chart")._echart.getModel();
+      const axis = model.getComponent("parallelAxis", 4);
+      return axis.activeIntervals[0];
+    }""")
+    brushed = int(chart.get_attribute("data-brushed"))
+    everything = site.http.get(f"/api/v1/studies/{mixed}/points").json()
+    inside = [v for v in everything["objective"] if v is not None and low <= v <= high]
+    assert 0 < brushed == len(inside) < 62
+    assert page.locator("#page-info").inner_text().endswith(f"of {brushed}")
+    objectives = column(page, "objective")
+    assert objectives and all(low <= v <= high for v in objectives)
+    assert objectives == sorted(objectives, reverse=True)  # still best first

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.analysis.importance import METHOD, MIN_TRIALS, Importance, encode, importance
 from app.models import Stage, Trial
-from app.services.leaderboard import json_number
-from app.services.points import NUMERIC_TYPES
+from app.services.points import decoded, param_columns
 from app.services.studies import get_study
 
 CACHE_SIZE = 32
@@ -52,18 +51,16 @@ def study_importance(session: Session, study_id: int) -> dict[str, Any]:
             _cache.move_to_end(key)
             return _cache[key]
     dialect = session.get_bind().dialect.name
-    columns = [
-        (json_number(Trial.params, name, dialect) if kind in NUMERIC_TYPES
-         else Trial.params[name]).label(f"p{i}")
-        for i, (name, (kind, _)) in enumerate(kinds.items())
-    ]
+    types = {name: kind for name, (kind, _) in kinds.items()}
     rows = session.connection().execute(
-        select(Trial.stage_index, Trial.objective, *columns).where(*done).order_by(Trial.id)
+        select(Trial.stage_index, Trial.objective, *param_columns(types, dialect))
+        .where(*done).order_by(Trial.id)
     ).all()
-    stage = np.array([r[0] for r in rows], dtype=int)
-    objective = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float)
-    encoded = {name: encode([r[2 + i] for r in rows], kind, log)
-               for i, (name, (kind, log)) in enumerate(kinds.items())}
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (2 + len(types))
+    stage = np.array(columns[0], dtype=int)
+    objective = np.array([np.nan if v is None else v for v in columns[1]], dtype=float)
+    values = decoded(columns, types, dialect, 2)
+    encoded = {name: encode(values[name], kind, log) for name, (kind, log) in kinds.items()}
     stages = sorted(set(stage.tolist()))
     out = {
         "method": METHOD,

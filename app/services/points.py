@@ -10,10 +10,12 @@ does no harm. Finished trials never change again, so nothing is missed.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, String, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Stage, Trial, TrialReport
@@ -38,6 +40,41 @@ def param_types(session: Session, study_id: int) -> dict[str, str]:
     return types
 
 
+def json_value(column: Any, key: str, dialect: str) -> ColumnElement[Any]:
+    """``column[key]`` as its JSON text on SQLite (whose JSON functions turn true and false
+    into 1 and 0) and as the JSON value on PostgreSQL; ``decode`` the rows with
+    ``decoder(dialect)``."""
+    if dialect == "sqlite":
+        return column.op("->", return_type=String)(f'$."{key}"')
+    return column[key]
+
+
+def decoder(dialect: str) -> Callable[[Any], Any]:
+    """Turns what ``json_value`` read into the parameter's value."""
+    if dialect == "sqlite":
+        return lambda text: None if text is None else json.loads(text)
+    return lambda value: value
+
+
+def param_columns(types: dict[str, str], dialect: str) -> list[Any]:
+    """One select column per parameter: numbers as floats, anything else as JSON values."""
+    return [
+        (json_number(Trial.params, name, dialect) if kind in NUMERIC_TYPES
+         else json_value(Trial.params, name, dialect)).label(f"p{i}")
+        for i, (name, kind) in enumerate(types.items())
+    ]
+
+
+def decoded(columns: list[tuple[Any, ...]], types: dict[str, str], dialect: str,
+            first: int) -> dict[str, list[Any]]:
+    """Parameter name -> values, from the columns read with ``param_columns`` (at
+    ``first`` on), non-numeric ones decoded."""
+    decode = decoder(dialect)
+    return {name: list(columns[first + i]) if kind in NUMERIC_TYPES
+            else [decode(v) for v in columns[first + i]]
+            for i, (name, kind) in enumerate(types.items())}
+
+
 def study_points(session: Session, study_id: int, since: float | None = None) -> dict[str, Any]:
     """Trial id, stage, state, objective, finish time and every parameter, column by
     column, ordered by trial id; a parameter a trial lacks is None. With ``since`` (a
@@ -49,11 +86,7 @@ def study_points(session: Session, study_id: int, since: float | None = None) ->
     get_study(session, study_id)
     types = param_types(session, study_id)
     dialect = session.get_bind().dialect.name
-    params = [
-        (json_number(Trial.params, name, dialect) if kind in NUMERIC_TYPES
-         else Trial.params[name]).label(f"p{i}")
-        for i, (name, kind) in enumerate(types.items())
-    ]
+    params = param_columns(types, dialect)
     query = (
         select(Trial.id, Trial.stage_index, Trial.state, Trial.objective, Trial.finished_at,
                *params)
@@ -67,7 +100,7 @@ def study_points(session: Session, study_id: int, since: float | None = None) ->
     width = len(FIELDS)
     columns = list(zip(*rows, strict=True)) if rows else [()] * (width + len(params))
     out: dict[str, Any] = {field: list(columns[i]) for i, field in enumerate(FIELDS)}
-    out["params"] = {name: list(columns[width + i]) for i, name in enumerate(types)}
+    out["params"] = decoded(columns, types, dialect, width)
     out["cursor"] = cursor
     out["full"] = since is None
     return out

@@ -40,9 +40,21 @@ function logSplits(u, axisIdx, min, max) {
   return out.length >= 2 ? out : [min, max];
 }
 
+/** Ticks of a log axis of integers: powers of two (every other one on long ranges). */
+function pow2Splits(u, axisIdx, min, max) {
+  const [lo, hi] = [Math.ceil(Math.log2(min)), Math.floor(Math.log2(max))];
+  const step = Math.max(1, Math.ceil((hi - lo + 1) / 9));
+  const out = [];
+  for (let e = lo; e <= hi; e += step) out.push(2 ** e);
+  return out.length >= 2 ? out : logSplits(u, axisIdx, min, max);
+}
+
+/** An axis; `log` is false, true or "int" (a log axis of integers, ticked at powers of two).
+ *  Every split gets its label (uPlot's log axes would drop all but the powers of ten). */
 function axis(label, log, extra = {}) {
   return { label, values: (u, splits) => splits.map((v) => (v == null ? "" : fmt(v))),
-           ...(log ? { splits: logSplits } : {}), ...extra };
+           ...(log ? { splits: log === "int" ? pow2Splits : logSplits,
+                       filter: (u, splits) => splits } : {}), ...extra };
 }
 
 /** Resolves once charts created so far have drawn (uPlot draws in a microtask). */
@@ -184,7 +196,8 @@ function drawPoints(u, cfg) {
  * mostly-null array per group and uPlot's per-point circles are slow for 10,000 trials.
  * cfg: {x, y, group (index per point), groups: [{label, color, fill ("none": hollow)}],
  *       order (group indexes, the last drawn on top; default: as listed),
- *       xLabel, yLabel, xLog, yLog, xRange, yRange, height, underlay(u) and overlay(u)
+ *       xLabel, yLabel, xLog, yLog, xInt, yInt (integers: log ticks at powers of two),
+ *       xRange, yRange, height, underlay(u) and overlay(u)
  *       (drawn under and over the points), describe(i) (hover text), href(i) (click)}
  */
 function scatterChart(el, cfg) {
@@ -213,7 +226,8 @@ function scatterChart(el, cfg) {
       x: { time: false, distr: cfg.xLog ? 3 : 1, range: () => cfg.xRange },
       y: { distr: cfg.yLog ? 3 : 1, range: () => cfg.yRange },
     },
-    axes: [axis(cfg.xLabel, cfg.xLog), axis(cfg.yLabel, cfg.yLog, { size: 56 })],
+    axes: [axis(cfg.xLabel, cfg.xLog && (cfg.xInt ? "int" : true)),
+           axis(cfg.yLabel, cfg.yLog && (cfg.yInt ? "int" : true), { size: 56 })],
     height: cfg.height,
     series: [{ label: cfg.xLabel }, ...cfg.groups.map((g) => ({
       label: g.label,

@@ -14,7 +14,8 @@ function parallelAxes(study, points) {
       if (p.type === "choice") {
         axes.push({ name, kind: "category", data: p.values.map(String) });
       } else {
-        axes.push({ name, kind: p.type === "log_uniform" || p.log ? "log" : "value" });
+        const log = p.type === "log_uniform" || p.log;
+        axes.push({ name, kind: log ? "log" : "value", base: p.type === "int" ? 2 : 10 });
       }
     }
   }
@@ -71,7 +72,7 @@ function parallelChart(el, study, points, onBrush) {
                                          axisLabel: { fontSize: 10, hideOverlap: true },
                                          realtime: false } },
       parallelAxis: [...axes.map((a, dim) => ({
-        dim, name: a.name, type: a.kind, data: a.data,
+        dim, name: a.name, type: a.kind, data: a.data, logBase: a.base,
         axisLabel: a.kind === "category" ? {} : { formatter: (v) => fmt(v) },
       })), { dim: axes.length, name: study.metric, type: "value", scale: true,
              axisLabel: { formatter: (v) => fmt(v) } }],

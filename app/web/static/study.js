@@ -24,13 +24,16 @@ let curvesDrawnFor = -1; // the points version the curves chart was drawn with
 
 // --- parameters and ranges -----------------------------------------------------------
 
-/** Numeric parameters: name -> {log, ranges: [{stage, low, high}]}, in space order. */
+/** Numeric parameters: name -> {log, int, ranges: [{stage, low, high}]}, in space order. */
 function numericParams() {
   const out = new Map();
   for (const stage of study.stages) {
     for (const [name, p] of Object.entries(stage.space)) {
       if (!["log_uniform", "uniform", "int"].includes(p.type)) continue;
-      if (!out.has(name)) out.set(name, { log: p.type === "log_uniform" || !!p.log, ranges: [] });
+      if (!out.has(name)) {
+        out.set(name, { log: p.type === "log_uniform" || !!p.log, int: p.type === "int",
+                        ranges: [] });
+      }
       out.get(name).ranges.push({ stage: stage.index, low: p.low, high: p.high });
     }
   }
@@ -164,6 +167,7 @@ function paramChart(el, name, info) {
     xLabel: info.log ? `${name} (log)` : name,
     yLabel: study.metric,
     xLog: info.log,
+    xInt: info.int,
     xRange: axisRange(info, all.map((i) => points.params[name][i])),
     yRange: [hasStrip ? strip - 0.06 * span : yLo - 0.05 * span, yHi + 0.05 * span],
     underlay(u) {
@@ -240,6 +244,8 @@ function pairChart(el, xName, yName, params) {
     yLabel: yi.log ? `${yName} (log)` : yName,
     xLog: xi.log,
     yLog: yi.log,
+    xInt: xi.int,
+    yInt: yi.int,
     xRange: axisRange(xi, all.map((i) => points.params[xName][i])),
     yRange: axisRange(yi, all.map((i) => points.params[yName][i])),
     height: 420,
