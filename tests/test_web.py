@@ -496,3 +496,69 @@ def test_brushing_the_parallel_coordinates_filters_the_leaderboard(page, site, m
     objectives = column(page, "objective")
     assert objectives and all(low <= v <= high for v in objectives)
     assert objectives == sorted(objectives, reverse=True)  # still best first
+
+
+PAGE_WIDTH = "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+
+
+def test_no_page_scrolls_sideways_on_a_phone(browser, site, quickstart):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  device_scale_factor=2)
+    context.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {site.token!r})")
+    tab = context.new_page()
+    best = best_trial(site, quickstart)
+    pages = {"/": "#studies tbody tr", f"/studies/{quickstart}": None,
+             f"/trials/{best['id']}": None, "/studies/999999": "#not-found",
+             "/trials/abc": "#not-found"}
+    for path, ready in pages.items():
+        tab.goto(site.url + path)
+        if path.startswith("/studies/") and ready is None:
+            tab.wait_for_function("performance.getEntriesByName('study-ready').length > 0")
+            tab.wait_for_selector("#importance .bar-row, #importance .note")
+            screens(tab, "study-quickstart-phone.png")
+        elif ready is None:
+            tab.wait_for_function("performance.getEntriesByName('trial-ready').length > 0")
+        else:
+            tab.wait_for_selector(ready)
+        assert tab.evaluate(PAGE_WIDTH) <= 390, path
+    context.close()
+
+
+def test_a_missing_study_or_trial_is_a_page_that_stops_polling(page, site):
+    api_calls: list[str] = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/api/v1/" in r.url else None)
+    for path, title in [("/studies/999999", "Study 999999 not found"),
+                        ("/trials/999999", "Trial 999999 not found"),
+                        ("/studies/abc", "Study not found")]:
+        api_calls.clear()
+        response = page.goto(site.url + path)
+        assert response.headers["content-type"].startswith("text/html"), path
+        page.wait_for_selector("#not-found")
+        assert page.locator("#not-found h1").inner_text() == title
+        calls = len(api_calls)
+        assert calls <= 1, api_calls  # one look, and none for an id that is not a number
+        page.wait_for_timeout(5_500)  # longer than any poll interval of a page in trouble
+        assert len(api_calls) == calls, api_calls
+        assert page.locator("#live").inner_text() == ""
+
+
+def test_the_banner_says_the_server_is_down_and_updated_stops(browser, tmp_path):
+    server = ServerProcess(f"sqlite:///{tmp_path / 'down.db'}").start()
+    try:
+        study = httpx.post(f"{server.url}/api/v1/studies",
+                           json=custom_spec(trials=2)).json()["id"]  # queued: running
+        context = browser.new_context()
+        tab = context.new_page()
+        tab.goto(f"{server.url}/studies/{study}")
+        tab.wait_for_function("performance.getEntriesByName('study-ready').length > 0")
+        assert tab.locator("#live").inner_text().startswith("updated ")
+    finally:
+        server.stop()
+    banner = tab.locator("#error.shown")
+    banner.wait_for(timeout=10_000)
+    assert "server cannot be reached" in banner.inner_text()
+    assert "What you see is from" in banner.inner_text()
+    updated = tab.locator("#live").inner_text()
+    tab.wait_for_timeout(4_500)  # two more polls fail meanwhile
+    assert tab.locator("#live").inner_text() == updated
+    context.close()

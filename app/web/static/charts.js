@@ -22,7 +22,7 @@ window.addEventListener("resize", () => {
 });
 
 function chartWidth(el) {
-  return Math.max(280, el.clientWidth);
+  return Math.max(240, el.clientWidth);
 }
 
 /** Ticks of a log axis: 1-2-5 per decade on short ranges, powers of ten on long ones. */

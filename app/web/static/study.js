@@ -2,7 +2,7 @@
 // leaderboard. It polls the study and, when anything changed, redraws in place.
 "use strict";
 
-const studyId = Number(location.pathname.split("/").pop());
+const studyId = pathId();
 const VIRIDIS = ["#440154", "#443983", "#31688e", "#21918c", "#35b779", "#90d743", "#fde725"];
 const STAGE_BAND = "rgba(37, 99, 235, 0.08)";
 const STAGE_BOX = ["rgba(75, 85, 99, 0.9)", "rgba(147, 51, 234, 0.9)", "rgba(5, 150, 105, 0.9)",
@@ -337,13 +337,28 @@ for (const id of ["pair-x", "pair-y"]) {
 
 // --- polling -------------------------------------------------------------------------
 
+/** The study, or null (after showing the not-found page) when there is none. */
+async function getStudy() {
+  if (studyId === null) return null;
+  try {
+    return await api(`/studies/${studyId}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
 async function refresh() {
+  const first = study === null;
+  const s = await getStudy();
+  if (s === null) {
+    showNotFound(studyId === null ? "study" : `study ${studyId}`);
+    return null; // stop polling
+  }
   // The first time, fetch everything at once; afterwards only what changed.
   const fetchRest = () => Promise.all([fetchBoard(), points.load(studyId)]);
-  const first = study === null;
   const rest = first ? fetchRest() : null;
   const reports = first ? curves.load(studyId) : null;
-  const s = await api(`/studies/${studyId}`);
   const print = JSON.stringify([s.state, s.counts, s.stages.map((x) => [x.state, x.counts]),
                                 s.warnings]);
   if (print !== fingerprint) {
