@@ -311,8 +311,16 @@ def lock_current_stage(session: Session, study_id: int) -> tuple[Study, Stage]:
 def record_warnings(
     session: Session, study_id: int, stage_index: int | None, warnings: list[SearchWarning]
 ) -> None:
+    """Store what a closed stage teaches, once: refining a stage again (by hand, after it
+    closed) does not repeat a warning it already gave."""
     now = time.time()
+    known = set(session.execute(
+        select(StudyWarning.kind, StudyWarning.param, StudyWarning.side, StudyWarning.message)
+        .where(StudyWarning.study_id == study_id, StudyWarning.stage_index == stage_index)
+    ).tuples())
     for w in warnings:
+        if (w.kind, w.param, w.side, w.message) in known:
+            continue
         details = w.to_dict()
         session.add(
             StudyWarning(
