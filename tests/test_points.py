@@ -125,3 +125,18 @@ def test_booleans_and_choices_keep_their_json_type(client):
     data = client.get(f"/api/v1/studies/{study}/points").json()
     assert data["params"]["bn"][-2:] == [True, False]
     assert data["params"]["act"][-2:] == ["relu", 1]
+
+
+def test_points_tell_stalled_from_diverged_trials(client):
+    study = client.post("/api/v1/studies", json=custom_spec(trials=3, space=SPACE)).json()["id"]
+    ids = {}
+    for reason in ("stalled: loss 2.30 vs initial 2.30 after 3 epochs", "loss nan at step 3",
+                   None):
+        task = client.post("/api/v1/trials/claim", json={"worker": "w", "studies": [study]}).json()
+        r = client.post(f"/api/v1/trials/{task['id']}/finish", json={
+            "lease_token": task["lease_token"], "state": "aborted" if reason else "completed",
+            "metrics": {"val_accuracy": 0.1}, "reason": reason})
+        assert r.status_code == 200, r.text
+        ids[reason] = task["id"]
+    data = client.get(f"/api/v1/studies/{study}/points").json()
+    assert data["stalled"] == [ids["stalled: loss 2.30 vs initial 2.30 after 3 epochs"]]

@@ -562,3 +562,20 @@ def test_the_banner_says_the_server_is_down_and_updated_stops(browser, tmp_path)
     tab.wait_for_timeout(4_500)  # two more polls fail meanwhile
     assert tab.locator("#live").inner_text() == updated
     context.close()
+
+
+def test_stalled_trials_are_not_called_diverged(page, site):
+    study = site.http.post("/api/v1/studies", json=custom_spec(trials=3)).json()["id"]
+    for state, reason in [("aborted", "stalled: loss 2.30 vs initial 2.30 after 3 epochs, "
+                                      "val accuracy 10.0% at chance (10.0%)"),
+                          ("aborted", "loss nan (non-finite) at epoch 1, step 4"),
+                          ("completed", None)]:
+        task = site.http.post("/api/v1/trials/claim",
+                              json={"worker": "w", "studies": [study]}).json()
+        site.http.post(f"/api/v1/trials/{task['id']}/finish", json={
+            "lease_token": task["lease_token"], "state": state, "reason": reason,
+            "metrics": {"val_accuracy": 0.1 if state == "aborted" else 0.9}}).raise_for_status()
+    open_study(page, site, study)
+    assert page.locator("#aborted-why").inner_text() == "aborted: 1 diverged, 1 stalled at chance"
+    legend = page.locator("#chart-lr .u-legend").inner_text()
+    assert "aborted: diverged" in legend and "aborted: stalled at chance" in legend

@@ -25,6 +25,8 @@ class StudyPoints(BaseModel):
     state: list[str]
     objective: list[float | None]
     finished_at: list[float | None] = Field(description="Unix seconds, None until it ends")
+    stalled: list[int] = Field(description="Ids of the aborted trials that stalled at chance "
+                               "(the other aborted trials diverged)")
     params: dict[str, list[Any]] = Field(description="Parameter name -> value per trial")
     cursor: float = Field(description="Pass as ``since`` to get only what changed after")
     full: bool = Field(description="Every trial (no ``since``), or only the changed ones")

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Stage, Trial, TrialReport
+from app.search.trials import STALL_PREFIX
 from app.services.leaderboard import json_number
 from app.services.studies import get_study
 
@@ -77,7 +78,8 @@ def decoded(columns: list[tuple[Any, ...]], types: dict[str, str], dialect: str,
 
 def study_points(session: Session, study_id: int, since: float | None = None) -> dict[str, Any]:
     """Trial id, stage, state, objective, finish time and every parameter, column by
-    column, ordered by trial id; a parameter a trial lacks is None. With ``since`` (a
+    column, ordered by trial id (a parameter a trial lacks is None), and the ids of the
+    aborted trials that stalled at chance rather than diverged. With ``since`` (a
     cursor from an earlier reply) only what may have changed after it (see the module).
 
     Numeric parameters are read as floats by the database, so no row's JSON is parsed here.
@@ -87,9 +89,10 @@ def study_points(session: Session, study_id: int, since: float | None = None) ->
     types = param_types(session, study_id)
     dialect = session.get_bind().dialect.name
     params = param_columns(types, dialect)
+    stall = and_(Trial.state == "aborted", Trial.reason.like(f"{STALL_PREFIX}%"))
     query = (
         select(Trial.id, Trial.stage_index, Trial.state, Trial.objective, Trial.finished_at,
-               *params)
+               case((stall, 1), else_=0), *params)
         .where(Trial.study_id == study_id)
         .order_by(Trial.id)
     )
@@ -98,9 +101,10 @@ def study_points(session: Session, study_id: int, since: float | None = None) ->
                                 Trial.state.in_(UNFINISHED)))
     rows = session.connection().execute(query).all()
     width = len(FIELDS)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * (width + len(params))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (width + 1 + len(params))
     out: dict[str, Any] = {field: list(columns[i]) for i, field in enumerate(FIELDS)}
-    out["params"] = decoded(columns, types, dialect, width)
+    out["stalled"] = [t for t, s in zip(columns[0], columns[width], strict=True) if s]
+    out["params"] = decoded(columns, types, dialect, width + 1)
     out["cursor"] = cursor
     out["full"] = since is None
     return out

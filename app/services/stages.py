@@ -16,7 +16,7 @@ from app.search.pruning import PruningPolicy, default_pruning
 from app.search.refine import RefinePolicy, refine
 from app.search.samplers import sample
 from app.search.space import SearchSpace
-from app.search.trials import TrialOutcome
+from app.search.trials import TrialOutcome, stalled_reason
 
 ACTIVE_STATES = ("queued", "running")
 SEED_MODULUS = 2**31 - 1
@@ -226,11 +226,14 @@ def advance(
     space = SearchSpace.model_validate(stage.space)
     policy = policy or RefinePolicy.model_validate(study.spec.get("refine", {}))
     rows = session.execute(
-        select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps).where(
+        select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps,
+               Trial.reason).where(
             Trial.stage_id == stage.id, Trial.state.not_in(ACTIVE_STATES)
         )
     ).all()
-    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps) for r in rows]
+    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps,
+                             stalled=r.state == "aborted" and stalled_reason(r.reason))
+                for r in rows]
     new_space, warnings = refine(space, outcomes, policy, maximize=study.maximize)
     record_warnings(session, study.id, stage.index, warnings)
     plan = study.spec["stages"]

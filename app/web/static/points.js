@@ -11,6 +11,7 @@ class PointStore {
     this.objective = [];
     this.finished_at = [];
     this.params = {};
+    this.stalled = new Set(); // ids of aborted trials that stalled at chance (not diverged)
     this.at = new Map(); // trial id -> index
     this.version = 0; // bumped whenever a merge changed anything
   }
@@ -54,6 +55,9 @@ class PointStore {
         const v = data.params[name] ? data.params[name][k] : null;
         if (col[i] !== v) { col[i] = v; changed = true; }
       }
+    }
+    for (const id of data.stalled) {
+      if (!this.stalled.has(id)) { this.stalled.add(id); changed = true; }
     }
     if (unordered) this.sortById();
     if (changed) this.version++;

@@ -3,10 +3,18 @@
 "use strict";
 
 const SLICE_STATES = [
-  { state: "aborted", color: "rgba(220, 38, 38, 0.6)" },
+  { state: "aborted: diverged", color: "rgba(220, 38, 38, 0.6)" },
+  { state: "aborted: stalled at chance", color: "rgba(109, 40, 217, 0.45)" },
   { state: "pruned", color: "rgba(217, 119, 6, 0.55)" },
   { state: "completed", color: "rgba(37, 99, 235, 0.6)" }, // last: drawn on top
 ];
+
+/** Which of SLICE_STATES trial i belongs to, or -1. */
+function sliceGroup(points, i) {
+  const state = points.state[i];
+  if (state === "aborted") return points.stalled.has(points.trial_id[i]) ? 1 : 0;
+  return state === "pruned" ? 2 : state === "completed" ? 3 : -1;
+}
 
 /** [low whisker, Q1, median, Q3, high whisker] of sorted values (whiskers: 1.5 IQR). */
 function boxStats(sorted) {
@@ -31,7 +39,7 @@ function sliceChart(el, name, values, study, points, describe, href) {
   const jitter = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.5;
   for (let i = 0; i < points.size; i++) {
     const y = points.objective[i];
-    const s = SLICE_STATES.findIndex((g) => g.state === points.state[i]);
+    const s = sliceGroup(points, i);
     const c = cats.indexOf(String(points.params[name][i]));
     if (y === null || s < 0 || c < 0) continue;
     strips[s].push([c + jitter(), y, i]);

@@ -9,12 +9,22 @@ const STAGE_BOX = ["rgba(75, 85, 99, 0.9)", "rgba(147, 51, 234, 0.9)", "rgba(5, 
                    "rgba(234, 88, 12, 0.9)", "rgba(190, 24, 93, 0.9)"];
 const EDGE_ZONE = "rgba(249, 115, 22, 0.35)";
 const STATE_GROUPS = [
-  { state: "completed", label: "completed", color: "#2563eb", fill: "rgba(37, 99, 235, 0.55)" },
-  { state: "pruned", label: "pruned", color: "#d97706", fill: "none" },
-  { state: "aborted", label: "aborted (diverged)", color: "#dc2626",
+  { key: "completed", label: "completed", color: "#2563eb", fill: "rgba(37, 99, 235, 0.55)" },
+  { key: "pruned", label: "pruned", color: "#d97706", fill: "none" },
+  { key: "diverged", label: "aborted: diverged", color: "#dc2626",
     fill: "rgba(220, 38, 38, 0.7)" },
-  { state: "failed", label: "failed", color: "#6b7280", fill: "none" },
+  { key: "stalled", label: "aborted: stalled at chance", color: "#6d28d9",
+    fill: "rgba(109, 40, 217, 0.25)" },
+  { key: "failed", label: "failed", color: "#6b7280", fill: "none" },
 ];
+
+/** A finished trial's group in the scatter legends (aborted split into diverged and
+ *  stalled at chance), or null while it is queued or running. */
+function pointGroup(i) {
+  const state = points.state[i];
+  if (state === "aborted") return points.stalled.has(points.trial_id[i]) ? "stalled" : "diverged";
+  return ["completed", "pruned", "failed"].includes(state) ? state : null;
+}
 
 let study = null; // the last GET /studies/{id}
 let fingerprint = "";
@@ -77,9 +87,21 @@ function renderSummary() {
       h("span", { class: "kv" }, "best ", h("b", { id: "best" }, fmt(s.best))),
       h("span", { class: "kv" }, "stage ", h("b", { id: "current-stage" }, stageOf(s))),
       h("span", {}, countBadges(s.counts)),
+      s.counts.aborted ? h("span", { class: "muted", id: "aborted-why" }, abortedWords()) : null,
       h("span", { class: "kv" }, "export ",
         h("button", { type: "button", onclick: () => exportAs("csv") }, "CSV"),
         h("button", { type: "button", onclick: () => exportAs("json") }, "JSON"))));
+}
+
+/** Why trials were aborted, in words: "aborted: 9 diverged, 4 stalled at chance". */
+function abortedWords() {
+  let diverged = 0;
+  let stalled = 0;
+  for (let i = 0; i < points.size; i++) {
+    if (points.state[i] !== "aborted") continue;
+    if (points.stalled.has(points.trial_id[i])) stalled++; else diverged++;
+  }
+  return `aborted: ${diverged} diverged, ${stalled} stalled at chance`;
 }
 
 /** "1 of 0–2": stages are numbered from 0 on every page, in the CLI and in the API. */
@@ -135,7 +157,8 @@ function renderStages() {
 
 function describe(i) {
   const p = Object.entries(points.params).map(([k, v]) => `${k}=${fmt(v[i])}`).join(" ");
-  return `trial ${points.trial_id[i]} (stage ${points.stage[i]}, ${points.state[i]}): ` +
+  const state = points.state[i] === "aborted" ? `aborted: ${pointGroup(i)}` : points.state[i];
+  return `trial ${points.trial_id[i]} (stage ${points.stage[i]}, ${state}): ` +
          `${study.metric} ${fmt(points.objective[i])}  ${p}`;
 }
 
@@ -146,7 +169,7 @@ function paramChart(el, name, info) {
   const idx = [];
   for (let i = 0; i < points.trial_id.length; i++) {
     const v = num(points.params[name][i]);
-    const g = STATE_GROUPS.findIndex((s) => s.state === points.state[i]);
+    const g = STATE_GROUPS.findIndex((s) => s.key === pointGroup(i));
     if (g >= 0 && v !== null && (!info.log || v > 0)) idx.push([i, g]);
   }
   const [yLo, yHi] = extent(idx.map(([i]) => points.objective[i])) ?? [0, 1];
@@ -207,7 +230,7 @@ function pairChart(el, xName, yName, params) {
   const ok = (v, info) => v !== null && (!info.log || v > 0);
   const all = [];
   for (let i = 0; i < points.trial_id.length; i++) {
-    const done = STATE_GROUPS.some((s) => s.state === points.state[i]);
+    const done = pointGroup(i) !== null;
     if (done && ok(num(points.params[xName][i]), xi) && ok(num(points.params[yName][i]), yi)) {
       all.push(i);
     }
