@@ -30,7 +30,9 @@ let study = null; // the last GET /studies/{id}
 let fingerprint = "";
 const points = new PointStore(); // every trial, kept current from the points endpoint
 const curves = new CurveStore(); // every trial's per-epoch objective
-let curvesDrawnFor = -1; // the points version the curves chart was drawn with
+const CHART_SHARE = 20;
+let chartsVersion = ""; // the data the charts were last drawn from
+let nextChartsAt = 0; // performance.now() before which the charts are not redrawn
 
 // --- parameters and ranges -----------------------------------------------------------
 
@@ -392,18 +394,23 @@ async function refresh() {
     renderWarnings();
     renderStages();
     drawBoard();
-    renderPlots();
     loadImportance();
   }
   // reports arrive every epoch without changing any count, so follow them while it runs
-  const newReports = await (reports ?? (s.state === "running" ? curves.load(studyId) : false));
-  if (newReports || curvesDrawnFor !== points.version) {
-    curvesDrawnFor = points.version;
+  await (reports ?? (s.state === "running" ? curves.load(studyId) : false));
+  const version = `${fingerprint} ${points.version} ${curves.version}`;
+  if (version !== chartsVersion && (first || performance.now() >= nextChartsAt)) {
+    // Redrawing every chart of 100,000 trials takes a while: redraw no more often than
+    // keeps that under 1/CHART_SHARE of the time, so a big live study stays responsive.
+    const started = performance.now();
+    renderPlots();
     curvesChart(document.getElementById("curves-chart"), curves, points, study, describe,
                 trialHref);
+    await drawn();
+    chartsVersion = version;
+    nextChartsAt = performance.now() + CHART_SHARE * (performance.now() - started);
   }
   if (first) {
-    await drawn();
     performance.mark("study-ready");
     document.getElementById(location.hash.slice(1))?.scrollIntoView();
   }
