@@ -33,8 +33,8 @@ def test_points_are_columns_of_every_trial(client):
     assert data["params"]["act"][-2:] == ["relu", "tanh"]
     assert data["params"]["lr"][-2:] == [1e-3, 1e-2]
     assert data["objective"][-2:] == [0.8, 0.9]
-    assert all(t is not None for t in data["finished_at"][-2:])
-    assert data["finished_at"][:2] == [None, None]
+    assert all(t is not None for t in data["finished_ms"][-2:])
+    assert data["finished_ms"][:2] == [None, None]
 
 
 def test_since_a_cursor_sends_only_the_changed_and_the_unfinished(client, monkeypatch):

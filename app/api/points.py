@@ -24,7 +24,7 @@ class StudyPoints(BaseModel):
     stage: list[int]
     state: list[str]
     objective: list[float | None]
-    finished_at: list[float | None] = Field(description="Unix seconds, None until it ends")
+    finished_ms: list[int | None] = Field(description="Unix milliseconds, None until it ends")
     stalled: list[int] = Field(description="Ids of the aborted trials that stalled at chance "
                                "(the other aborted trials diverged)")
     params: dict[str, list[Any]] = Field(description="Parameter name -> value per trial")

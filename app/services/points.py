@@ -15,18 +15,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, or_, select
+from sqlalchemy import BigInteger, ColumnElement, String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Stage, Trial, TrialReport
 from app.search.trials import STALL_PREFIX
-from app.services.leaderboard import json_number
 from app.services.studies import get_study
 
 NUMERIC_TYPES = ("log_uniform", "uniform", "int")
 UNFINISHED = ("queued", "running")
 OVERLAP_S = 30.0
-FIELDS = ("trial_id", "stage", "state", "objective", "finished_at")
+FIELDS = ("trial_id", "stage", "state", "objective", "finished_ms")
 
 
 def param_types(session: Session, study_id: int) -> dict[str, str]:
@@ -58,26 +57,31 @@ def decoder(dialect: str) -> Callable[[Any], Any]:
 
 
 def param_columns(types: dict[str, str], dialect: str) -> list[Any]:
-    """One select column per parameter: numbers as floats, anything else as JSON values."""
+    """One select column per parameter: numeric ones as the database's number (one JSON
+    call per row on SQLite), anything else as JSON values."""
     return [
-        (json_number(Trial.params, name, dialect) if kind in NUMERIC_TYPES
-         else json_value(Trial.params, name, dialect)).label(f"p{i}")
+        (func.json_extract(Trial.params, f'$."{name}"') if kind in NUMERIC_TYPES
+         and dialect == "sqlite" else json_value(Trial.params, name, dialect)).label(f"p{i}")
         for i, (name, kind) in enumerate(types.items())
     ]
+
+
+def _number(v: Any) -> float | int | None:
+    return v if type(v) in (int, float) else None
 
 
 def decoded(columns: list[tuple[Any, ...]], types: dict[str, str], dialect: str,
             first: int) -> dict[str, list[Any]]:
     """Parameter name -> values, from the columns read with ``param_columns`` (at
-    ``first`` on), non-numeric ones decoded."""
+    ``first`` on): numeric parameters as numbers or None, others decoded."""
     decode = decoder(dialect)
-    return {name: list(columns[first + i]) if kind in NUMERIC_TYPES
+    return {name: [_number(v) for v in columns[first + i]] if kind in NUMERIC_TYPES
             else [decode(v) for v in columns[first + i]]
             for i, (name, kind) in enumerate(types.items())}
 
 
 def study_points(session: Session, study_id: int, since: float | None = None) -> dict[str, Any]:
-    """Trial id, stage, state, objective, finish time and every parameter, column by
+    """Trial id, stage, state, objective, finish time (Unix ms) and every parameter, column by
     column, ordered by trial id (a parameter a trial lacks is None), and the ids of the
     aborted trials that stalled at chance rather than diverged. With ``since`` (a
     cursor from an earlier reply) only what may have changed after it (see the module).
@@ -91,8 +95,8 @@ def study_points(session: Session, study_id: int, since: float | None = None) ->
     params = param_columns(types, dialect)
     stall = and_(Trial.state == "aborted", Trial.reason.like(f"{STALL_PREFIX}%"))
     query = (
-        select(Trial.id, Trial.stage_index, Trial.state, Trial.objective, Trial.finished_at,
-               case((stall, 1), else_=0), *params)
+        select(Trial.id, Trial.stage_index, Trial.state, Trial.objective,
+               cast(Trial.finished_at * 1000, BigInteger), case((stall, 1), else_=0), *params)
         .where(Trial.study_id == study_id)
         .order_by(Trial.id)
     )

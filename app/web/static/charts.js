@@ -151,13 +151,33 @@ function padRange(lo, hi, log, pad = 0.04) {
   return [lo - d, hi + d];
 }
 
+/** Canvas pixel positions of vals on scale `key` (x or y): the same as uPlot's valToPos,
+ *  without a function call per point. */
+function pixels(u, key, vals) {
+  const s = u.scales[key];
+  const f = s.distr === 3 ? Math.log10 : (v) => v;
+  const [a, b] = [f(s.min), f(s.max)];
+  const { left, top, width, height } = u.bbox;
+  const out = new Float64Array(vals.length);
+  const k = (key === "x" ? width : height) / (b - a);
+  for (let i = 0; i < vals.length; i++) {
+    const p = (f(vals[i]) - a) * k;
+    out[i] = key === "x" ? left + p : top + height - p;
+  }
+  return out;
+}
+
 /** Draw each visible group's points in one pass: circles for a few hundred points,
- *  squares (much cheaper to rasterize) for thousands; hollow when a group has no fill. */
+ *  squares (much cheaper to rasterize) for thousands; hollow when a group has no fill.
+ *  Leaves the points' canvas positions in cfg.px for hit-testing. */
 function drawPoints(u, cfg) {
   const px = uPlot.pxRatio;
   const n = cfg.x.length;
-  const r = (n > 3000 ? 2 : n > 300 ? 2.5 : 3.5) * px;
+  const many = n > 3000;
+  const r = (many ? 1.6 : n > 300 ? 2.5 : 3.5) * px;
   const { left, top, width, height } = u.bbox;
+  const [xs, ys] = [pixels(u, "x", cfg.x), pixels(u, "y", cfg.y)];
+  cfg.px = { x: xs, y: ys };
   const ctx = u.ctx;
   ctx.save();
   ctx.beginPath();
@@ -168,16 +188,21 @@ function drawPoints(u, cfg) {
   for (const gi of cfg.order ?? cfg.groups.map((_, i) => i)) {
     const g = cfg.groups[gi];
     if (!u.series[gi + 1].show) continue;
+    if (many && g.fill !== "none") { // thousands: one filled square each, no path
+      ctx.fillStyle = g.fill ?? g.color;
+      for (let i = 0; i < n; i++) {
+        if (cfg.group[i] === gi) ctx.fillRect(xs[i] - r, ys[i] - r, 2 * r, 2 * r);
+      }
+      continue;
+    }
     const path = new Path2D();
     for (let i = 0; i < n; i++) {
       if (cfg.group[i] !== gi) continue;
-      const x = u.valToPos(cfg.x[i], "x", true);
-      const y = u.valToPos(cfg.y[i], "y", true);
-      if (n > 3000) {
-        path.rect(x - r, y - r, 2 * r, 2 * r);
+      if (many) {
+        path.rect(xs[i] - r, ys[i] - r, 2 * r, 2 * r);
       } else {
-        path.moveTo(x + r, y);
-        path.arc(x, y, r, 0, 2 * Math.PI);
+        path.moveTo(xs[i] + r, ys[i]);
+        path.arc(xs[i], ys[i], r, 0, 2 * Math.PI);
       }
     }
     if (g.fill !== "none") {
@@ -185,7 +210,7 @@ function drawPoints(u, cfg) {
       ctx.fill(path);
     }
     ctx.strokeStyle = g.color;
-    if (g.fill === "none" || n <= 3000) ctx.stroke(path);
+    ctx.stroke(path);
   }
   ctx.restore();
 }
@@ -211,10 +236,12 @@ function scatterChart(el, cfg) {
     if (left == null || left < 0) return -1;
     let best = -1;
     let bestD = HOVER_RADIUS * HOVER_RADIUS;
+    if (!cfg.px) return -1;
+    const ratio = uPlot.pxRatio;
     for (let i = 0; i < n; i++) {
       if (!u.series[cfg.group[i] + 1].show) continue;
-      const dx = u.valToPos(cfg.x[i], "x") - left;
-      const dy = u.valToPos(cfg.y[i], "y") - top;
+      const dx = (cfg.px.x[i] - u.bbox.left) / ratio - left;
+      const dy = (cfg.px.y[i] - u.bbox.top) / ratio - top;
       const d = dx * dx + dy * dy;
       if (d <= bestD) { bestD = d; best = i; }
     }

@@ -8,9 +8,9 @@ const STAGE_COLORS = ["#4b5563", "#9333ea", "#059669", "#ea580c", "#be185d", "#0
 function finishingOrder(points) {
   const idx = [];
   for (let i = 0; i < points.size; i++) {
-    if (points.objective[i] !== null && points.finished_at[i] !== null) idx.push(i);
+    if (points.objective[i] !== null && points.finished_ms[i] !== null) idx.push(i);
   }
-  return idx.sort((a, b) => points.finished_at[a] - points.finished_at[b] ||
+  return idx.sort((a, b) => points.finished_ms[a] - points.finished_ms[b] ||
                             points.trial_id[a] - points.trial_id[b]);
 }
 

@@ -44,10 +44,16 @@ function parallelRows(axes, points) {
   return [idx, rows];
 }
 
+const PARALLEL_MAX = 8000; // lines drawn; beyond, an even sample (brushing sees all)
+
 function parallelChart(el, study, points, onBrush) {
   const axes = parallelAxes(study, points);
-  const [idx, rows] = parallelRows(axes, points);
-  el.dataset.points = String(rows.length);
+  const [idx, all] = parallelRows(axes, points);
+  const step = all.length / PARALLEL_MAX;
+  const rows = step > 1
+    ? all.filter((_, k) => Math.floor(k / step) !== Math.floor((k - 1) / step)) : all;
+  el.dataset.points = String(all.length);
+  el.dataset.lines = String(rows.length);
   el.dataset.axes = String(axes.length + 1);
   if (!rows.length || !axes.length) {
     el._echart?.dispose();
@@ -87,22 +93,37 @@ function parallelChart(el, study, points, onBrush) {
   } else {
     el._echart.setOption({ visualMap: { min: lo, max: hi }, series: [{ data: rows }] });
   }
+  el._rows = all;
   el._trialIds = idx.map((i) => points.trial_id[i]);
+  el._categories = axes.map((a) => a.data ?? null);
   reportBrush(el, onBrush);
 }
 
-/** Tell onBrush the brushed trials' ids (a Set), or null when nothing is brushed. */
+/** Tell onBrush the ids of every trial (drawn or not) inside all brushed ranges (a Set),
+ *  or null when nothing is brushed. */
 function reportBrush(el, onBrush) {
-  const series = el._echart.getModel().getSeries()[0];
-  const inactive = series.getRawIndicesByActiveState("inactive");
-  if (!inactive.length) {
+  const model = el._echart.getModel();
+  const brushes = [];
+  for (let dim = 0; dim <= el._categories.length; dim++) {
+    const intervals = model.getComponent("parallelAxis", dim)?.activeIntervals ?? [];
+    if (intervals.length) brushes.push([dim, intervals]);
+  }
+  if (!brushes.length) {
     el.dataset.brushed = "";
     onBrush(null);
     return;
   }
-  const active = series.getRawIndicesByActiveState("active");
-  el.dataset.brushed = String(active.length);
-  onBrush(new Set(active.map((k) => el._trialIds[k])));
+  const inside = (dim, v) => {
+    const cats = el._categories[dim];
+    const x = cats ? cats.indexOf(v) : v; // category axes brush category positions
+    return brushes.find(([d]) => d === dim)[1].some(([lo, hi]) => x >= lo && x <= hi);
+  };
+  const ids = new Set();
+  el._rows.forEach((row, k) => {
+    if (brushes.every(([dim]) => inside(dim, row[dim]))) ids.add(el._trialIds[k]);
+  });
+  el.dataset.brushed = String(ids.size);
+  onBrush(ids);
 }
 
 window.addEventListener("resize", () => {

@@ -9,7 +9,7 @@ class PointStore {
     this.stage = [];
     this.state = [];
     this.objective = [];
-    this.finished_at = [];
+    this.finished_ms = [];
     this.params = {};
     this.stalled = new Set(); // ids of aborted trials that stalled at chance (not diverged)
     this.at = new Map(); // trial id -> index
@@ -30,7 +30,7 @@ class PointStore {
   }
 
   merge(data) {
-    const fields = ["stage", "state", "objective", "finished_at"];
+    const fields = ["stage", "state", "objective", "finished_ms"];
     for (const name of Object.keys(data.params)) {
       if (!this.params[name]) this.params[name] = new Array(this.size).fill(null);
     }
@@ -67,7 +67,7 @@ class PointStore {
   /** Keep every column in trial id order (the charts' hit-testing relies on stable indexes). */
   sortById() {
     const order = this.trial_id.map((_, i) => i).sort((a, b) => this.trial_id[a] - this.trial_id[b]);
-    for (const f of ["trial_id", "stage", "state", "objective", "finished_at"]) {
+    for (const f of ["trial_id", "stage", "state", "objective", "finished_ms"]) {
       this[f] = order.map((i) => this[f][i]);
     }
     for (const name of Object.keys(this.params)) {

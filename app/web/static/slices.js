@@ -9,6 +9,8 @@ const SLICE_STATES = [
   { state: "completed", color: "rgba(37, 99, 235, 0.6)" }, // last: drawn on top
 ];
 
+const STRIP_MAX = 6000;
+
 /** Which of SLICE_STATES trial i belongs to, or -1. */
 function sliceGroup(points, i) {
   const state = points.state[i];
@@ -46,6 +48,13 @@ function sliceChart(el, name, values, study, points, describe, href) {
     if (points.state[i] === "completed") byCat[c].push(y);
     n++;
   }
+  // the boxes use every completed trial; past STRIP_MAX points a strip shows an even sample
+  const shown = strips.reduce((k, st) => k + st.length, 0);
+  for (let s = 0; s < strips.length && shown > STRIP_MAX; s++) {
+    const step = shown / STRIP_MAX;
+    strips[s] = strips[s].filter((_, k) => Math.floor(k / step) !== Math.floor((k - 1) / step));
+  }
+  el.dataset.shown = String(strips.reduce((k, st) => k + st.length, 0));
   el.dataset.points = String(n);
   if (!n) {
     el._echart?.dispose();

@@ -30,6 +30,11 @@ let study = null; // the last GET /studies/{id}
 let fingerprint = "";
 const points = new PointStore(); // every trial, kept current from the points endpoint
 const curves = new CurveStore(); // every trial's per-epoch objective
+// ECharts (1 MB) loads while the first data is fetched rather than before it
+const echartsLoaded = new Promise((resolve, reject) => {
+  document.head.append(h("script", { src: "/static/vendor/echarts/echarts.min.js",
+    onload: resolve, onerror: () => reject(new Error("could not load the chart library")) }));
+});
 const CHART_SHARE = 20;
 let chartsVersion = ""; // the data the charts were last drawn from
 let nextChartsAt = 0; // performance.now() before which the charts are not redrawn
@@ -402,6 +407,7 @@ async function refresh() {
   if (version !== chartsVersion && (first || performance.now() >= nextChartsAt)) {
     // Redrawing every chart of 100,000 trials takes a while: redraw no more often than
     // keeps that under 1/CHART_SHARE of the time, so a big live study stays responsive.
+    await echartsLoaded;
     const started = performance.now();
     renderPlots();
     curvesChart(document.getElementById("curves-chart"), curves, points, study, describe,
