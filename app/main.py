@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from app import __version__, logs
-from app.api import export, leaderboard, points, studies, tokens, trials, workers
+from app.api import export, importance, leaderboard, points, studies, tokens, trials, workers
 from app.config import Settings
 from app.db import Database
 from app.deps import AuthCache
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, api_prefix=API_PREFIX)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(logs.AccessLogMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
 
     @app.exception_handler(OperationalError)
     async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
@@ -136,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(operations)
-    for router in (studies, trials, leaderboard, workers, tokens, export, points):
+    for router in (studies, trials, leaderboard, workers, tokens, export, points, importance):
         app.include_router(router.router, prefix=API_PREFIX)
     pages.mount(app)
     return app

@@ -69,3 +69,20 @@ def test_refine_policy_is_validated(client):
     r = client.post(f"/api/v1/studies/{sid}/refine", json={"policy": {"colour": "red"}})
     assert r.status_code == 422
     assert client.post("/api/v1/studies/999/refine", json={}).status_code == 404
+
+
+def test_refining_a_closed_stage_by_hand_does_not_repeat_its_warnings(client):
+    sid = client.post("/api/v1/studies", json=custom_spec(trials=5)).json()["id"]
+    for i in range(5):  # the seeded draws put the best lr at the upper edge
+        task = client.post("/api/v1/trials/claim", json={"worker": "w", "studies": [sid]}).json()
+        r = client.post(f"/api/v1/trials/{task['id']}/finish", json={
+            "lease_token": task["lease_token"], "state": "completed",
+            "metrics": {"val_accuracy": 0.9 - i / 10}})
+        assert r.status_code == 200, r.text
+    before = client.get(f"/api/v1/studies/{sid}/warnings").json()
+    assert client.get(f"/api/v1/studies/{sid}").json()["state"] == "completed"
+    assert before and all(w["stage"] == 0 for w in before)
+    assert client.post(f"/api/v1/studies/{sid}/refine", json={}).status_code == 201
+    after = client.get(f"/api/v1/studies/{sid}/warnings").json()
+    assert [(w["stage"], w["message"]) for w in after] == [
+        (w["stage"], w["message"]) for w in before]

@@ -5,6 +5,7 @@ the token prompt, and a 10,000-trial study. Screenshots go to ``test-artifacts/`
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
+from app.cli.main import main as cli
 from tests.conftest import REPO, ServerProcess, builtin_spec, custom_spec
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -200,6 +202,7 @@ def test_stages_warnings_and_scatter_plots(page, site):
 
     # hovering the best trial's point names it; clicking opens its page
     best = best_trial(site, site.study)
+    page.locator("#chart-learning_rate").scroll_into_view_if_needed()
     x, y = page.evaluate("""([lr, acc]) => {
       const u = document.getElementById("chart-learning_rate")._chart;
       const box = u.over.getBoundingClientRect();
@@ -207,7 +210,7 @@ def test_stages_warnings_and_scatter_plots(page, site):
     }""", [best["params"]["learning_rate"], best["objective"]])
     page.mouse.move(x, y)
     tooltip = page.locator("#chart-learning_rate .tooltip")
-    assert f"trial {best['number']} " in tooltip.inner_text()
+    assert f"trial {best['id']} " in tooltip.inner_text()
     page.mouse.click(x, y)
     page.wait_for_url(f"**/trials/{best['id']}")
 
@@ -234,6 +237,38 @@ def test_an_edge_warning_is_drawn_as_a_zone(page, site):
       });
     }""")
     assert reds[0] > 40 and reds[1] < 0, reds
+
+
+def test_a_trial_has_one_number_on_the_page_in_the_cli_and_in_trial_show(page, site, capsys,
+                                                                       monkeypatch):
+    best = best_trial(site, site.study)
+    worst = max((t for t in site.http.get(f"/api/v1/studies/{site.study}/export",
+                                          params={"format": "json"}).json()["trials"]
+                 if t["objective"] is not None), key=lambda t: (-t["objective"], t["id"]))
+    assert best["number"] != best["id"]  # the per-study sequence is not what is shown
+    open_study(page, site, site.study)
+    row = page.locator(f'#board tbody tr[data-trial-id="{best["id"]}"]')
+    assert row.locator("a").inner_text() == f"#{best['id']}"
+    assert column(page, "rank")[0] == 1
+    # sorted by another column, rank still means rank by the objective
+    page.click('th[data-sort="params.learning_rate"]')
+    page.wait_for_selector('th.sorted[data-sort="params.learning_rate"]')
+    ranks = dict(zip(column(page, "trial_id"), column(page, "rank"), strict=True))
+    assert ranks[best["id"]] == 1 and ranks[worst["id"]] == len(ranks)
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli(["leaderboard", str(site.study), "--top", "1", "--server", site.url,
+                "--token", site.token]) == 0
+    table = [line.split() for line in capsys.readouterr().out.splitlines()
+             if line.strip()[:1].isdigit()]
+    assert table[0][:2] == ["1", str(best["id"])]
+    assert cli(["trial", "show", str(best["id"]), "--server", site.url,
+                "--token", site.token]) == 0
+    assert f"trial #{best['id']} " in capsys.readouterr().out
+
+    page.goto(f"{site.url}/trials/{best['id']}")
+    page.wait_for_function("performance.getEntriesByName('trial-ready').length > 0")
+    assert page.locator("h1").inner_text().startswith(f"Trial #{best['id']} ")
 
 
 def test_trial_page_draws_its_curves(page, site):
@@ -332,3 +367,216 @@ def test_a_ten_thousand_trial_study_page_shows_every_point(page, site):
     top = site.http.get(f"/api/v1/studies/{study}/leaderboard", params={"limit": 1}).json()
     assert first == str(top["rows"][0]["trial_id"]) and top["rows"][0]["objective"] == 0.9999
     shot(page, "study-10k.png")
+
+
+@pytest.fixture(scope="module")
+def quickstart(site: Site) -> int:
+    """The study `hpsearch quickstart` runs (examples/digits_coarse_to_fine.yaml), trained."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "examples" / "digits_coarse_to_fine.yaml").read_text())
+    study = site.http.post("/api/v1/studies", json=spec).raise_for_status().json()["id"]
+    train_queued_trials(site.http, study)
+    return study
+
+
+# read at import, before the test session scrubs HPSEARCH_* from the environment
+SCREENS_DIR = os.environ.get("HPSEARCH_SCREENS_DIR")
+
+
+def screens(page: Any, name: str) -> None:
+    """A full-page screenshot into test-artifacts/ (and SCREENS_DIR when set)."""
+    shot(page, name)
+    if SCREENS_DIR:
+        Path(SCREENS_DIR).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENS_DIR) / name), full_page=True)
+
+
+def test_the_quickstart_study_on_a_desktop(browser, site, quickstart):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {site.token!r})")
+    tab = context.new_page()
+    open_study(tab, site, quickstart)
+    tab.wait_for_selector("#importance .bar-row, #importance .note")
+    screens(tab, "study-quickstart-desktop.png")
+    context.close()
+
+
+MIXED_SPACE = {
+    "lr": {"type": "log_uniform", "low": 1e-5, "high": 1e-1},
+    "batch": {"type": "int", "low": 16, "high": 512, "log": True},
+    "act": {"type": "choice", "values": ["relu", "tanh", "elu"]},
+    "bn": {"type": "choice", "values": [True, False]},
+}
+
+
+@pytest.fixture(scope="module")
+def mixed(site: Site) -> int:
+    """A study over every parameter kind: 60 recorded trials, and 3 trained through the
+    worker protocol with per-epoch reports (one of them pruned, one still running)."""
+    spec = custom_spec(trials=3, epochs=4, space=MIXED_SPACE, name="mixed")
+    study = site.http.post("/api/v1/studies", json=spec).raise_for_status().json()["id"]
+    acts = ["relu", "tanh", "elu"]
+    items = [{"params": {"lr": 10 ** (-5 + 4 * ((i * 37) % 60) / 60), "batch": 16 * 2 ** (i % 6),
+                         "act": acts[i % 3], "bn": i % 2 == 0},
+              "result": {"state": "completed" if i % 7 else "pruned",
+                         "metrics": {"val_accuracy": 0.3 + (i % 3) * 0.2 + (i % 10) / 100}}}
+             for i in range(60)]
+    site.http.post(f"/api/v1/studies/{study}/trials", json={"trials": items}).raise_for_status()
+    for k, end in enumerate(["completed", "pruned", None]):
+        task = site.http.post("/api/v1/trials/claim",
+                              json={"worker": "w", "studies": [study]}).raise_for_status().json()
+        for step in range(1, (4 if end == "completed" else 2) + 1):
+            site.http.post(f"/api/v1/trials/{task['id']}/report", json={
+                "lease_token": task["lease_token"], "step": step,
+                "metrics": {"val_accuracy": 0.2 + 0.1 * step + 0.05 * k}}).raise_for_status()
+        if end:
+            site.http.post(f"/api/v1/trials/{task['id']}/finish", json={
+                "lease_token": task["lease_token"], "state": end,
+                "metrics": {"val_accuracy": 0.3 + 0.1 * k}}).raise_for_status()
+    return study
+
+
+def test_every_view_draws_a_study_of_every_parameter_kind(page, site, mixed):
+    open_study(page, site, mixed)
+    with_objective = 62  # 60 recorded, 2 trained to the end
+    assert page.locator("#history-chart").get_attribute("data-points") == str(with_objective)
+    assert page.locator("#history-chart").evaluate(COLOURED_PIXELS) > 50
+    parallel = page.locator("#parallel-chart")
+    assert parallel.get_attribute("data-points") == str(with_objective)
+    assert parallel.get_attribute("data-axes") == "5"  # 4 parameters and the objective
+    for choice in ("act", "bn"):
+        slice_ = page.locator(f"#chart-{choice}")
+        assert slice_.get_attribute("data-points") == str(with_objective)
+        assert slice_.locator("canvas").count() >= 1
+    curves = page.locator("#curves-chart")
+    assert curves.get_attribute("data-curves") == "3"  # completed, pruned and running
+    assert curves.get_attribute("data-points") == str(4 + 2 + 2)
+    page.wait_for_selector("#importance .bar-row")
+    assert page.locator("#importance .bar-row").count() == 4
+    assert "random forest" in page.locator("#importance").inner_text()
+    # an int parameter on a log scale gets a readable tick per power of two or decade
+    ticks = page.evaluate("document.getElementById('chart-batch')._chart.axes[0]._values")
+    assert [t for t in ticks if t] == ["16", "32", "64", "128", "256", "512"], ticks
+
+
+def test_every_view_shows_its_empty_state_without_finished_trials(page, site):
+    study = site.http.post("/api/v1/studies", json=custom_spec(
+        trials=2, space=MIXED_SPACE)).json()["id"]
+    open_study(page, site, study)
+    for chart in ("#history-chart", "#parallel-chart", "#curves-chart", "#chart-act"):
+        assert page.locator(chart).get_attribute("data-points") == "0", chart
+        assert page.locator(f"{chart} .empty").count() == 1, chart
+    page.wait_for_selector("#importance .note")
+    assert "at least" in page.locator("#importance").inner_text()
+
+
+def test_brushing_the_parallel_coordinates_filters_the_leaderboard(page, site, mixed):
+    open_study(page, site, mixed)
+    chart = page.locator("#parallel-chart")
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    # drag along the objective axis (the last one, 64 px from the right) over its top half
+    x = box["x"] + box["width"] - 64
+    top, bottom = box["y"] + 28, box["y"] + box["height"] - 24
+    page.mouse.move(x, top + 2)
+    page.mouse.down()
+    page.mouse.move(x, (top + bottom) / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_selector("#brush-info:not([hidden])")
+    low, high = page.evaluate("""() => {
+      const model = document.getElementById("parallel-chart")._echart.getModel();
+      const axis = model.getComponent("parallelAxis", 4);
+      return axis.activeIntervals[0];
+    }""")
+    brushed = int(chart.get_attribute("data-brushed"))
+    everything = site.http.get(f"/api/v1/studies/{mixed}/points").json()
+    inside = [v for v in everything["objective"] if v is not None and low <= v <= high]
+    assert 0 < brushed == len(inside) < 62
+    assert page.locator("#page-info").inner_text().endswith(f"of {brushed}")
+    objectives = column(page, "objective")
+    assert objectives and all(low <= v <= high for v in objectives)
+    assert objectives == sorted(objectives, reverse=True)  # still best first
+
+
+PAGE_WIDTH = "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+
+
+def test_no_page_scrolls_sideways_on_a_phone(browser, site, quickstart):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  device_scale_factor=2)
+    context.add_init_script(f"sessionStorage.setItem({TOKEN_KEY!r}, {site.token!r})")
+    tab = context.new_page()
+    best = best_trial(site, quickstart)
+    pages = {"/": "#studies tbody tr", f"/studies/{quickstart}": None,
+             f"/trials/{best['id']}": None, "/studies/999999": "#not-found",
+             "/trials/abc": "#not-found"}
+    for path, ready in pages.items():
+        tab.goto(site.url + path)
+        if path.startswith("/studies/") and ready is None:
+            tab.wait_for_function("performance.getEntriesByName('study-ready').length > 0")
+            tab.wait_for_selector("#importance .bar-row, #importance .note")
+            screens(tab, "study-quickstart-phone.png")
+        elif ready is None:
+            tab.wait_for_function("performance.getEntriesByName('trial-ready').length > 0")
+        else:
+            tab.wait_for_selector(ready)
+        assert tab.evaluate(PAGE_WIDTH) <= 390, path
+    context.close()
+
+
+def test_a_missing_study_or_trial_is_a_page_that_stops_polling(page, site):
+    api_calls: list[str] = []
+    page.on("request", lambda r: api_calls.append(r.url) if "/api/v1/" in r.url else None)
+    for path, title in [("/studies/999999", "Study 999999 not found"),
+                        ("/trials/999999", "Trial 999999 not found"),
+                        ("/studies/abc", "Study not found")]:
+        api_calls.clear()
+        response = page.goto(site.url + path)
+        assert response.headers["content-type"].startswith("text/html"), path
+        page.wait_for_selector("#not-found")
+        assert page.locator("#not-found h1").inner_text() == title
+        calls = len(api_calls)
+        assert calls <= 1, api_calls  # one look, and none for an id that is not a number
+        page.wait_for_timeout(5_500)  # longer than any poll interval of a page in trouble
+        assert len(api_calls) == calls, api_calls
+        assert page.locator("#live").inner_text() == ""
+
+
+def test_the_banner_says_the_server_is_down_and_updated_stops(browser, tmp_path):
+    server = ServerProcess(f"sqlite:///{tmp_path / 'down.db'}").start()
+    try:
+        study = httpx.post(f"{server.url}/api/v1/studies",
+                           json=custom_spec(trials=2)).json()["id"]  # queued: running
+        context = browser.new_context()
+        tab = context.new_page()
+        tab.goto(f"{server.url}/studies/{study}")
+        tab.wait_for_function("performance.getEntriesByName('study-ready').length > 0")
+        assert tab.locator("#live").inner_text().startswith("updated ")
+    finally:
+        server.stop()
+    banner = tab.locator("#error.shown")
+    banner.wait_for(timeout=10_000)
+    assert "server cannot be reached" in banner.inner_text()
+    assert "What you see is from" in banner.inner_text()
+    updated = tab.locator("#live").inner_text()
+    tab.wait_for_timeout(4_500)  # two more polls fail meanwhile
+    assert tab.locator("#live").inner_text() == updated
+    context.close()
+
+
+def test_stalled_trials_are_not_called_diverged(page, site):
+    study = site.http.post("/api/v1/studies", json=custom_spec(trials=3)).json()["id"]
+    for state, reason in [("aborted", "stalled: loss 2.30 vs initial 2.30 after 3 epochs, "
+                                      "val accuracy 10.0% at chance (10.0%)"),
+                          ("aborted", "loss nan (non-finite) at epoch 1, step 4"),
+                          ("completed", None)]:
+        task = site.http.post("/api/v1/trials/claim",
+                              json={"worker": "w", "studies": [study]}).json()
+        site.http.post(f"/api/v1/trials/{task['id']}/finish", json={
+            "lease_token": task["lease_token"], "state": state, "reason": reason,
+            "metrics": {"val_accuracy": 0.1 if state == "aborted" else 0.9}}).raise_for_status()
+    open_study(page, site, study)
+    assert page.locator("#aborted-why").inner_text() == "aborted: 1 diverged, 1 stalled at chance"
+    legend = page.locator("#chart-lr .u-legend").inner_text()
+    assert "aborted: diverged" in legend and "aborted: stalled at chance" in legend

@@ -245,8 +245,8 @@ def trial_show(args: argparse.Namespace) -> int:
     with output.client(args) as api:
         t = api.get(f"/api/v1/trials/{args.id}")
     c = output.console
-    c.print(f"[bold]trial #{t['id']}[/] (study {t['study_id']}, number {t['number']}, "
-            f"stage {t['stage']}): {t['state']}, {t['steps']}/{t['epochs']} epochs, "
+    c.print(f"[bold]trial #{t['id']}[/] (study {t['study_id']}, stage {t['stage']}): "
+            f"{t['state']}, {t['steps']}/{t['epochs']} epochs, "
             f"attempt {t['attempt']}")
     if t["reason"]:
         c.print(f"reason: {t['reason']}", highlight=False, markup=False)

@@ -123,25 +123,34 @@ def divergence_warnings(
     out = []
     for name, p in numeric_params(space).items():
         survived = _values(p, trials, name, ("completed", "pruned"))
-        diverged = _values(p, trials, name, ("aborted",))
         if not survived:
             continue
         for side, bound in (("upper", max(survived)), ("lower", min(survived))):
-            beyond = sorted(
-                (v for v in diverged if (v > bound if side == "upper" else v < bound)),
-                reverse=side == "lower",
-            )
-            if len(beyond) < min_diverged:
+            outside = [t for t in trials if t.state == "aborted" and usable(p, t.params.get(name))
+                       and (t.params[name] > bound if side == "upper"
+                            else t.params[name] < bound)]
+            if len(outside) < min_diverged:
                 continue
+            beyond = sorted((t.params[name] for t in outside), reverse=side == "lower")
             sign = ">" if side == "upper" else "<"
+            kind, what = _aborted_words(outside)
             message = (
-                f"every trial with {name} {sign} {fmt(p, bound)} diverged "
+                f"every trial with {name} {sign} {fmt(p, bound)} {what} "
                 f"({len(beyond)} of {len(beyond)})"
             )
-            out.append(
-                SearchWarning("divergence", name, side, message, beyond, (p.low, p.high))
-            )
+            out.append(SearchWarning(kind, name, side, message, beyond, (p.low, p.high)))
     return out
+
+
+def _aborted_words(aborted: Sequence[TrialOutcome]) -> tuple[str, str]:
+    """The warning kind and the verb for aborted trials: diverged, stalled, or both."""
+    stalled = sum(t.stalled for t in aborted)
+    if not stalled:
+        return "divergence", "diverged"
+    if stalled == len(aborted):
+        return "stall", "stalled at chance"
+    return "divergence", (f"was aborted: {len(aborted) - stalled} diverged, {stalled} "
+                          "stalled at chance")
 
 
 def cluster_warnings(
@@ -153,23 +162,26 @@ def cluster_warnings(
     """
     out = []
     for name, p in numeric_params(space).items():
-        diverged = _values(p, trials, name, ("aborted",))
+        aborted = [t for t in trials if t.state == "aborted" and usable(p, t.params.get(name))]
+        diverged = [t.params[name] for t in aborted]
         if len(diverged) < min_diverged:
             continue
         for side in ("lower", "upper"):
             if not all(_at_edge(p, v, side, CLUSTER_FRACTION) for v in diverged):
                 continue
             way = "lower" if side == "upper" else "higher"
+            kind, what = _aborted_words(aborted)
+            n = len(diverged)
+            who = {"diverged": f"{n} diverged trials",
+                   "stalled at chance": f"{n} trials that stalled at chance"}.get(
+                       what, f"{n} aborted trials ({what.split(': ', 1)[-1]})")
             message = (
-                f"all {len(diverged)} diverged trials have {name} in the {side} third of "
+                f"all {who} have {name} in the {side} third of "
                 f"{fmt_range(p)} ({fmt(p, min(diverged))} to {fmt(p, max(diverged))}); "
                 f"try {way} values"
             )
-            out.append(
-                SearchWarning(
-                    "divergence", name, side, message, sorted(diverged), (p.low, p.high)
-                )
-            )
+            out.append(SearchWarning(kind, name, side, message, sorted(diverged),
+                                     (p.low, p.high)))
     return out
 
 

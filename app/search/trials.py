@@ -8,20 +8,23 @@ from dataclasses import dataclass
 from typing import Any
 
 STATES = ("completed", "aborted", "pruned", "failed")
+STALL_PREFIX = "stalled"  # how the trainer's reason for a stall at chance begins
 
 
 @dataclass(frozen=True)
 class TrialOutcome:
     """One finished trial: its parameters, end state, objective and the epochs it ran.
 
-    ``aborted`` means the trial diverged (early abort), ``pruned`` that a pruning rule
-    stopped it (its objective is then the value when it stopped), ``failed`` an error.
+    ``aborted`` means the worker's early abort fired: the trial diverged, or (``stalled``)
+    it stalled at chance; ``pruned`` that a pruning rule stopped it (its objective is then
+    the value when it stopped), ``failed`` an error.
     """
 
     params: dict[str, Any]
     state: str
     objective: float | None
     epochs: int = 0
+    stalled: bool = False
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -35,6 +38,11 @@ class TrialOutcome:
             and self.objective is not None
             and math.isfinite(self.objective)
         )
+
+
+def stalled_reason(reason: str | None) -> bool:
+    """Whether an abort reason says the trial stalled at chance (rather than diverged)."""
+    return reason is not None and reason.startswith(STALL_PREFIX)
 
 
 def ranked(trials: Sequence[TrialOutcome], *, maximize: bool) -> list[TrialOutcome]:

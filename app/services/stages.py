@@ -17,7 +17,7 @@ from app.search.pruning import PruningPolicy, default_pruning
 from app.search.refine import RefinePolicy, refine
 from app.search.samplers import SamplerName, sample
 from app.search.space import SearchSpace
-from app.search.trials import TrialOutcome
+from app.search.trials import TrialOutcome, stalled_reason
 
 ACTIVE_STATES = ("queued", "running")
 SEED_MODULUS = 2**31 - 1
@@ -272,11 +272,14 @@ def _close_and_refine(
     stage.state = "done"
     stage.closed_at = now
     rows = session.execute(
-        select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps).where(
+        select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps,
+               Trial.reason).where(
             Trial.stage_id == stage.id, Trial.state.not_in(ACTIVE_STATES)
         )
     ).all()
-    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps) for r in rows]
+    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps,
+                             stalled=r.state == "aborted" and stalled_reason(r.reason))
+                for r in rows]
     space = SearchSpace.model_validate(stage.space)
     new_space, warnings = refine(space, outcomes, policy, maximize=study.maximize)
     record_warnings(session, study.id, stage.index, warnings)
@@ -344,8 +347,16 @@ def lock_current_stage(session: Session, study_id: int) -> tuple[Study, Stage]:
 def record_warnings(
     session: Session, study_id: int, stage_index: int | None, warnings: list[SearchWarning]
 ) -> None:
+    """Store what a closed stage teaches, once: refining a stage again (by hand, after it
+    closed) does not repeat a warning it already gave."""
     now = time.time()
+    known = set(session.execute(
+        select(StudyWarning.kind, StudyWarning.param, StudyWarning.side, StudyWarning.message)
+        .where(StudyWarning.study_id == study_id, StudyWarning.stage_index == stage_index)
+    ).tuples())
     for w in warnings:
+        if (w.kind, w.param, w.side, w.message) in known:
+            continue
         details = w.to_dict()
         session.add(
             StudyWarning(

@@ -29,14 +29,15 @@ def index_page() -> FileResponse:
 
 
 @router.get("/studies/{study_id}")
-def study_page(study_id: int) -> FileResponse:
-    """One study: leaderboard, stages, warnings and scatter plots."""
+def study_page(study_id: str) -> FileResponse:
+    """One study: leaderboard, charts, stages and warnings (a not-found page when the id is
+    not a study's, checked by the page's script)."""
     return _page("study.html")
 
 
 @router.get("/trials/{trial_id}")
-def trial_page(trial_id: int) -> FileResponse:
-    """One trial: params, metrics, curves and per-layer diagnostics."""
+def trial_page(trial_id: str) -> FileResponse:
+    """One trial: params, metrics, curves and per-layer diagnostics (or not found)."""
     return _page("trial.html")
 
 

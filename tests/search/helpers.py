@@ -24,3 +24,7 @@ def diverged(epochs: int = 1, **params: Any) -> TrialOutcome:
 
 def failed(**params: Any) -> TrialOutcome:
     return TrialOutcome(params, "failed", None, 0)
+
+
+def stalled(epochs: int = 3, **params: Any) -> TrialOutcome:
+    return TrialOutcome(params, "aborted", None, epochs, stalled=True)

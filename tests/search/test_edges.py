@@ -2,9 +2,10 @@
 
 import pytest
 
-from app.search.edges import divergence_warnings, edge_warnings, fmt
+from app.search.edges import cluster_warnings, divergence_warnings, edge_warnings, fmt
 from app.search.space import IntParam, LogUniform, Uniform
-from tests.search.helpers import diverged, done, pruned, space
+from app.search.trials import stalled_reason
+from tests.search.helpers import diverged, done, pruned, space, stalled
 
 LR = space(learning_rate={"type": "log_uniform", "low": 1e-6, "high": 1e-3})
 
@@ -80,6 +81,31 @@ def test_divergence_below_a_boundary() -> None:
     ]
     (w,) = divergence_warnings(s, trials)
     assert w.side == "lower" and w.message == "every trial with batch < 32 diverged (4 of 4)"
+
+
+def test_trials_that_stalled_at_chance_are_not_called_diverged() -> None:
+    s = space(learning_rate={"type": "log_uniform", "low": 1e-8, "high": 1.0})
+    trials = [done(0.7, learning_rate=1e-3), done(0.6, learning_rate=1e-2),
+              *[stalled(learning_rate=v) for v in (1e-8, 1e-7, 1e-6)],
+              *[diverged(learning_rate=v) for v in (0.2, 0.5, 0.9)]]
+    lower, upper = sorted(divergence_warnings(s, trials), key=lambda w: w.side)
+    assert (lower.kind, lower.side) == ("stall", "lower")
+    assert lower.message == "every trial with learning_rate < 1e-3 stalled at chance (3 of 3)"
+    assert (upper.kind, upper.message) == (
+        "divergence", "every trial with learning_rate > 1e-2 diverged (3 of 3)")
+    mixed = [done(0.7, learning_rate=1e-3), stalled(learning_rate=0.2),
+             *[diverged(learning_rate=v) for v in (0.5, 0.9)]]
+    (w,) = divergence_warnings(s, mixed)
+    assert w.message == ("every trial with learning_rate > 1e-3 was aborted: 2 diverged, "
+                         "1 stalled at chance (3 of 3)")
+    (c,) = cluster_warnings(s, [stalled(learning_rate=v) for v in (1e-8, 1e-7, 2e-7, 1e-6)])
+    assert c.kind == "stall" and c.message.startswith("all 4 trials that stalled at chance")
+
+
+def test_a_stall_is_told_by_the_reason_the_trainer_gives() -> None:
+    assert stalled_reason("stalled: loss 2.30 vs initial 2.30 after 3 epochs, val accuracy 10%")
+    assert not stalled_reason("loss 7.1 > 3 x initial 2.30 at epoch 1, step 4")
+    assert not stalled_reason(None)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ class ApiError extends Error {
   constructor(status, detail) {
     super(`${status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
     this.status = status;
+    this.detail = detail;
   }
 }
 
@@ -49,7 +50,13 @@ async function apiFetch(path, params = {}) {
   }
   for (;;) {
     const token = sessionStorage.getItem(TOKEN_KEY);
-    const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    let res;
+    try {
+      res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    } catch {
+      throw new ApiError(0, "the hpsearch server cannot be reached (it may be down or " +
+                            "restarting); retrying");
+    }
     if (res.status === 401) {
       await askToken(token ? "That token was refused; try another." :
                              "This server requires an API token.");
@@ -120,11 +127,35 @@ function countBadges(counts) {
                                              `${s} ${counts[s]}`));
 }
 
+let lastUpdate = null; // when the page last heard from the server
+
 function showError(err) {
   const banner = document.getElementById("error");
   if (!banner) return;
-  banner.textContent = String(err.message || err);
+  const since = lastUpdate ? ` What you see is from ${lastUpdate.toLocaleTimeString()}.` : "";
+  const text = err instanceof ApiError && err.status === 0 ? `Offline: ${err.detail}.`
+    : err instanceof ApiError && err.status >= 500 ? `The server failed (${err.message}).`
+    : String(err.message || err);
+  banner.textContent = text + since;
   banner.classList.add("shown");
+}
+
+/** Replace the page's content with a not-found card (polling stops: the caller returns
+ *  null to poll). */
+function showNotFound(what) {
+  document.title = `hpsearch: ${what} not found`;
+  clearError();
+  document.querySelector("main").replaceChildren(h("section", { class: "card", id: "not-found" },
+    h("h1", {}, `${what[0].toUpperCase()}${what.slice(1)} not found`),
+    h("p", {}, `There is no ${what} here. It may have been deleted, or the address is wrong.`),
+    h("p", {}, h("a", { href: "/" }, "See every study"))));
+  document.getElementById("live").textContent = "";
+}
+
+/** The positive integer id at the end of the page's path, or null. */
+function pathId() {
+  const last = location.pathname.split("/").pop();
+  return /^[1-9][0-9]{0,17}$/.test(last) ? Number(last) : null;
 }
 
 function clearError() {
@@ -132,7 +163,8 @@ function clearError() {
 }
 
 /** Run fn now and again after the number of ms it returns (null: stop); pauses while the
- *  tab is hidden. Errors show in the banner and polling goes on. */
+ *  tab is hidden. Errors show in the banner and polling goes on; "updated" tells when the
+ *  last poll succeeded. */
 function poll(fn) {
   let paused = false;
   async function tick() {
@@ -144,11 +176,13 @@ function poll(fn) {
     try {
       next = await fn();
       clearError();
+      lastUpdate = new Date();
+      const live = document.getElementById("live");
+      const gone = document.getElementById("not-found");
+      if (live && !gone) live.textContent = `updated ${lastUpdate.toLocaleTimeString()}`;
     } catch (err) {
-      showError(err);
+      showError(err); // the "updated" time keeps saying when the data is from
     }
-    const live = document.getElementById("live");
-    if (live) live.textContent = `updated ${new Date().toLocaleTimeString()}`;
     if (next !== null) setTimeout(tick, next);
   }
   document.addEventListener("visibilitychange", () => {

@@ -22,7 +22,7 @@ window.addEventListener("resize", () => {
 });
 
 function chartWidth(el) {
-  return Math.max(280, el.clientWidth);
+  return Math.max(240, el.clientWidth);
 }
 
 /** Ticks of a log axis: 1-2-5 per decade on short ranges, powers of ten on long ones. */
@@ -40,9 +40,21 @@ function logSplits(u, axisIdx, min, max) {
   return out.length >= 2 ? out : [min, max];
 }
 
+/** Ticks of a log axis of integers: powers of two (every other one on long ranges). */
+function pow2Splits(u, axisIdx, min, max) {
+  const [lo, hi] = [Math.ceil(Math.log2(min)), Math.floor(Math.log2(max))];
+  const step = Math.max(1, Math.ceil((hi - lo + 1) / 9));
+  const out = [];
+  for (let e = lo; e <= hi; e += step) out.push(2 ** e);
+  return out.length >= 2 ? out : logSplits(u, axisIdx, min, max);
+}
+
+/** An axis; `log` is false, true or "int" (a log axis of integers, ticked at powers of two).
+ *  Every split gets its label (uPlot's log axes would drop all but the powers of ten). */
 function axis(label, log, extra = {}) {
   return { label, values: (u, splits) => splits.map((v) => (v == null ? "" : fmt(v))),
-           ...(log ? { splits: logSplits } : {}), ...extra };
+           ...(log ? { splits: log === "int" ? pow2Splits : logSplits,
+                       filter: (u, splits) => splits } : {}), ...extra };
 }
 
 /** Resolves once charts created so far have drawn (uPlot draws in a microtask). */
@@ -139,13 +151,33 @@ function padRange(lo, hi, log, pad = 0.04) {
   return [lo - d, hi + d];
 }
 
+/** Canvas pixel positions of vals on scale `key` (x or y): the same as uPlot's valToPos,
+ *  without a function call per point. */
+function pixels(u, key, vals) {
+  const s = u.scales[key];
+  const f = s.distr === 3 ? Math.log10 : (v) => v;
+  const [a, b] = [f(s.min), f(s.max)];
+  const { left, top, width, height } = u.bbox;
+  const out = new Float64Array(vals.length);
+  const k = (key === "x" ? width : height) / (b - a);
+  for (let i = 0; i < vals.length; i++) {
+    const p = (f(vals[i]) - a) * k;
+    out[i] = key === "x" ? left + p : top + height - p;
+  }
+  return out;
+}
+
 /** Draw each visible group's points in one pass: circles for a few hundred points,
- *  squares (much cheaper to rasterize) for thousands; hollow when a group has no fill. */
+ *  squares (much cheaper to rasterize) for thousands; hollow when a group has no fill.
+ *  Leaves the points' canvas positions in cfg.px for hit-testing. */
 function drawPoints(u, cfg) {
   const px = uPlot.pxRatio;
   const n = cfg.x.length;
-  const r = (n > 3000 ? 2 : n > 300 ? 2.5 : 3.5) * px;
+  const many = n > 3000;
+  const r = (many ? 1.6 : n > 300 ? 2.5 : 3.5) * px;
   const { left, top, width, height } = u.bbox;
+  const [xs, ys] = [pixels(u, "x", cfg.x), pixels(u, "y", cfg.y)];
+  cfg.px = { x: xs, y: ys };
   const ctx = u.ctx;
   ctx.save();
   ctx.beginPath();
@@ -153,18 +185,24 @@ function drawPoints(u, cfg) {
   ctx.clip();
   ctx.lineWidth = 1.2 * px;
   ctx.setLineDash([]);
-  cfg.groups.forEach((g, gi) => {
-    if (!u.series[gi + 1].show) return;
+  for (const gi of cfg.order ?? cfg.groups.map((_, i) => i)) {
+    const g = cfg.groups[gi];
+    if (!u.series[gi + 1].show) continue;
+    if (many && g.fill !== "none") { // thousands: one filled square each, no path
+      ctx.fillStyle = g.fill ?? g.color;
+      for (let i = 0; i < n; i++) {
+        if (cfg.group[i] === gi) ctx.fillRect(xs[i] - r, ys[i] - r, 2 * r, 2 * r);
+      }
+      continue;
+    }
     const path = new Path2D();
     for (let i = 0; i < n; i++) {
       if (cfg.group[i] !== gi) continue;
-      const x = u.valToPos(cfg.x[i], "x", true);
-      const y = u.valToPos(cfg.y[i], "y", true);
-      if (n > 3000) {
-        path.rect(x - r, y - r, 2 * r, 2 * r);
+      if (many) {
+        path.rect(xs[i] - r, ys[i] - r, 2 * r, 2 * r);
       } else {
-        path.moveTo(x + r, y);
-        path.arc(x, y, r, 0, 2 * Math.PI);
+        path.moveTo(xs[i] + r, ys[i]);
+        path.arc(xs[i], ys[i], r, 0, 2 * Math.PI);
       }
     }
     if (g.fill !== "none") {
@@ -172,8 +210,8 @@ function drawPoints(u, cfg) {
       ctx.fill(path);
     }
     ctx.strokeStyle = g.color;
-    if (g.fill === "none" || n <= 3000) ctx.stroke(path);
-  });
+    ctx.stroke(path);
+  }
   ctx.restore();
 }
 
@@ -182,7 +220,9 @@ function drawPoints(u, cfg) {
  * cursor; the points are drawn by drawPoints, since one series per group would cost a
  * mostly-null array per group and uPlot's per-point circles are slow for 10,000 trials.
  * cfg: {x, y, group (index per point), groups: [{label, color, fill ("none": hollow)}],
- *       xLabel, yLabel, xLog, yLog, xRange, yRange, height, underlay(u) and overlay(u)
+ *       order (group indexes, the last drawn on top; default: as listed),
+ *       xLabel, yLabel, xLog, yLog, xInt, yInt (integers: log ticks at powers of two),
+ *       xRange, yRange, height, underlay(u) and overlay(u)
  *       (drawn under and over the points), describe(i) (hover text), href(i) (click)}
  */
 function scatterChart(el, cfg) {
@@ -196,10 +236,12 @@ function scatterChart(el, cfg) {
     if (left == null || left < 0) return -1;
     let best = -1;
     let bestD = HOVER_RADIUS * HOVER_RADIUS;
+    if (!cfg.px) return -1;
+    const ratio = uPlot.pxRatio;
     for (let i = 0; i < n; i++) {
       if (!u.series[cfg.group[i] + 1].show) continue;
-      const dx = u.valToPos(cfg.x[i], "x") - left;
-      const dy = u.valToPos(cfg.y[i], "y") - top;
+      const dx = (cfg.px.x[i] - u.bbox.left) / ratio - left;
+      const dy = (cfg.px.y[i] - u.bbox.top) / ratio - top;
       const d = dx * dx + dy * dy;
       if (d <= bestD) { bestD = d; best = i; }
     }
@@ -211,7 +253,8 @@ function scatterChart(el, cfg) {
       x: { time: false, distr: cfg.xLog ? 3 : 1, range: () => cfg.xRange },
       y: { distr: cfg.yLog ? 3 : 1, range: () => cfg.yRange },
     },
-    axes: [axis(cfg.xLabel, cfg.xLog), axis(cfg.yLabel, cfg.yLog, { size: 56 })],
+    axes: [axis(cfg.xLabel, cfg.xLog && (cfg.xInt ? "int" : true)),
+           axis(cfg.yLabel, cfg.yLog && (cfg.yInt ? "int" : true), { size: 56 })],
     height: cfg.height,
     series: [{ label: cfg.xLabel }, ...cfg.groups.map((g) => ({
       label: g.label,
@@ -290,4 +333,17 @@ function canvasText(u, text, x, y, color = "#374151") {
   ctx.fillStyle = color;
   ctx.fillText(text, x, y);
   ctx.restore();
+}
+
+/** [min, max] of the finite numbers in values (a loop: spreading 100,000 values overflows
+ *  the call stack), or null when there are none. */
+function extent(values) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : null;
 }

@@ -2,37 +2,55 @@
 // leaderboard. It polls the study and, when anything changed, redraws in place.
 "use strict";
 
-const studyId = Number(location.pathname.split("/").pop());
-const board = { sort: null, order: "asc", stage: "", state: "", offset: 0, limit: 50 };
+const studyId = pathId();
 const VIRIDIS = ["#440154", "#443983", "#31688e", "#21918c", "#35b779", "#90d743", "#fde725"];
 const STAGE_BAND = "rgba(37, 99, 235, 0.08)";
 const STAGE_BOX = ["rgba(75, 85, 99, 0.9)", "rgba(147, 51, 234, 0.9)", "rgba(5, 150, 105, 0.9)",
                    "rgba(234, 88, 12, 0.9)", "rgba(190, 24, 93, 0.9)"];
 const EDGE_ZONE = "rgba(249, 115, 22, 0.35)";
 const STATE_GROUPS = [
-  { state: "completed", label: "completed", color: "#2563eb", fill: "rgba(37, 99, 235, 0.55)" },
-  { state: "pruned", label: "pruned", color: "#d97706", fill: "none" },
-  { state: "aborted", label: "aborted (diverged)", color: "#dc2626",
+  { key: "completed", label: "completed", color: "#2563eb", fill: "rgba(37, 99, 235, 0.55)" },
+  { key: "pruned", label: "pruned", color: "#d97706", fill: "none" },
+  { key: "diverged", label: "aborted: diverged", color: "#dc2626",
     fill: "rgba(220, 38, 38, 0.7)" },
-  { state: "failed", label: "failed", color: "#6b7280", fill: "none" },
+  { key: "stalled", label: "aborted: stalled at chance", color: "#6d28d9",
+    fill: "rgba(109, 40, 217, 0.25)" },
+  { key: "failed", label: "failed", color: "#6b7280", fill: "none" },
 ];
+
+/** A finished trial's group in the scatter legends (aborted split into diverged and
+ *  stalled at chance), or null while it is queued or running. */
+function pointGroup(i) {
+  const state = points.state[i];
+  if (state === "aborted") return points.stalled.has(points.trial_id[i]) ? "stalled" : "diverged";
+  return ["completed", "pruned", "failed"].includes(state) ? state : null;
+}
 
 let study = null; // the last GET /studies/{id}
 let fingerprint = "";
-let points = null; // the last GET /studies/{id}/points
-let metricColumns = []; // metric columns of the leaderboard; grows, never shrinks
-let boardRequest = 0;
-let firstRender = true;
+const points = new PointStore(); // every trial, kept current from the points endpoint
+const curves = new CurveStore(); // every trial's per-epoch objective
+// ECharts (1 MB) loads while the first data is fetched rather than before it
+const echartsLoaded = new Promise((resolve, reject) => {
+  document.head.append(h("script", { src: "/static/vendor/echarts/echarts.min.js",
+    onload: resolve, onerror: () => reject(new Error("could not load the chart library")) }));
+});
+const CHART_SHARE = 20;
+let chartsVersion = ""; // the data the charts were last drawn from
+let nextChartsAt = 0; // performance.now() before which the charts are not redrawn
 
 // --- parameters and ranges -----------------------------------------------------------
 
-/** Numeric parameters: name -> {log, ranges: [{stage, low, high}]}, in space order. */
+/** Numeric parameters: name -> {log, int, ranges: [{stage, low, high}]}, in space order. */
 function numericParams() {
   const out = new Map();
   for (const stage of study.stages) {
     for (const [name, p] of Object.entries(stage.space)) {
       if (!["log_uniform", "uniform", "int"].includes(p.type)) continue;
-      if (!out.has(name)) out.set(name, { log: p.type === "log_uniform" || !!p.log, ranges: [] });
+      if (!out.has(name)) {
+        out.set(name, { log: p.type === "log_uniform" || !!p.log, int: p.type === "int",
+                        ranges: [] });
+      }
       out.get(name).ranges.push({ stage: stage.index, low: p.low, high: p.high });
     }
   }
@@ -74,12 +92,29 @@ function renderSummary() {
       h("span", { class: "kv" }, "dataset ", h("b", {}, s.dataset ?? "custom")),
       h("span", { class: "kv" }, `${s.direction} `, h("b", {}, s.metric)),
       h("span", { class: "kv" }, "best ", h("b", { id: "best" }, fmt(s.best))),
-      h("span", { class: "kv" }, "stage ",
-        h("b", {}, `${s.current_stage + 1} of ${Math.max(s.spec.stages.length, s.stages.length)}`)),
+      h("span", { class: "kv" }, "stage ", h("b", { id: "current-stage" }, stageOf(s))),
       h("span", {}, countBadges(s.counts)),
+      s.counts.aborted ? h("span", { class: "muted", id: "aborted-why" }, abortedWords()) : null,
       h("span", { class: "kv" }, "export ",
         h("button", { type: "button", onclick: () => exportAs("csv") }, "CSV"),
         h("button", { type: "button", onclick: () => exportAs("json") }, "JSON"))));
+}
+
+/** Why trials were aborted, in words: "aborted: 9 diverged, 4 stalled at chance". */
+function abortedWords() {
+  let diverged = 0;
+  let stalled = 0;
+  for (let i = 0; i < points.size; i++) {
+    if (points.state[i] !== "aborted") continue;
+    if (points.stalled.has(points.trial_id[i])) stalled++; else diverged++;
+  }
+  return `aborted: ${diverged} diverged, ${stalled} stalled at chance`;
+}
+
+/** "1 of 0–2": stages are numbered from 0 on every page, in the CLI and in the API. */
+function stageOf(s) {
+  const last = Math.max(s.spec.stages.length, s.stages.length) - 1;
+  return last > 0 ? `${s.current_stage} of 0–${last}` : String(s.current_stage);
 }
 
 function exportAs(format) {
@@ -129,7 +164,8 @@ function renderStages() {
 
 function describe(i) {
   const p = Object.entries(points.params).map(([k, v]) => `${k}=${fmt(v[i])}`).join(" ");
-  return `trial ${points.number[i]} (stage ${points.stage[i]}, ${points.state[i]}): ` +
+  const state = points.state[i] === "aborted" ? `aborted: ${pointGroup(i)}` : points.state[i];
+  return `trial ${points.trial_id[i]} (stage ${points.stage[i]}, ${state}): ` +
          `${study.metric} ${fmt(points.objective[i])}  ${p}`;
 }
 
@@ -140,11 +176,10 @@ function paramChart(el, name, info) {
   const idx = [];
   for (let i = 0; i < points.trial_id.length; i++) {
     const v = num(points.params[name][i]);
-    const g = STATE_GROUPS.findIndex((s) => s.state === points.state[i]);
+    const g = STATE_GROUPS.findIndex((s) => s.key === pointGroup(i));
     if (g >= 0 && v !== null && (!info.log || v > 0)) idx.push([i, g]);
   }
-  const ys = idx.map(([i]) => points.objective[i]).filter((v) => v !== null);
-  const [yLo, yHi] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  const [yLo, yHi] = extent(idx.map(([i]) => points.objective[i])) ?? [0, 1];
   const span = yHi - yLo || Math.abs(yHi) || 1;
   const strip = yLo - 0.12 * span;
   const hasStrip = idx.some(([i]) => points.objective[i] === null);
@@ -157,10 +192,12 @@ function paramChart(el, name, info) {
     y: all.map((i) => points.objective[i] ?? strip),
     group: idx.map(([, g]) => used.indexOf(g)),
     groups: used.map((g) => STATE_GROUPS[g]),
+    order: used.map((g, k) => k).sort((a, b) => (used[a] === 0) - (used[b] === 0)), // completed on top
     height: 280,
     xLabel: info.log ? `${name} (log)` : name,
     yLabel: study.metric,
     xLog: info.log,
+    xInt: info.int,
     xRange: axisRange(info, all.map((i) => points.params[name][i])),
     yRange: [hasStrip ? strip - 0.06 * span : yLo - 0.05 * span, yHi + 0.05 * span],
     underlay(u) {
@@ -200,24 +237,31 @@ function pairChart(el, xName, yName, params) {
   const ok = (v, info) => v !== null && (!info.log || v > 0);
   const all = [];
   for (let i = 0; i < points.trial_id.length; i++) {
-    const done = STATE_GROUPS.some((s) => s.state === points.state[i]);
+    const done = pointGroup(i) !== null;
     if (done && ok(num(points.params[xName][i]), xi) && ok(num(points.params[yName][i]), yi)) {
       all.push(i);
     }
   }
-  const objs = all.map((i) => points.objective[i]).filter((v) => v !== null);
-  const [lo, hi] = objs.length ? [Math.min(...objs), Math.max(...objs)] : [0, 1];
-  const width = (hi - lo) / VIRIDIS.length || 1;
+  // bins by quantile, so a few diverged trials cannot squeeze the rest into one colour
+  const objs = all.map((i) => points.objective[i]).filter((v) => v !== null)
+    .sort((a, b) => a - b);
+  const edges = VIRIDIS.map((_, b) => objs[Math.floor((b * objs.length) / VIRIDIS.length)])
+    .concat([objs[objs.length - 1]]);
   const best = study.direction === "maximize" ? (b) => b : (b) => VIRIDIS.length - 1 - b;
-  const bin = (v) => Math.min(Math.floor((v - lo) / width), VIRIDIS.length - 1);
+  const bin = (v) => {
+    let b = 0;
+    while (b < VIRIDIS.length - 1 && v >= edges[b + 1]) b++;
+    return b;
+  };
   const groups = VIRIDIS.map((_, b) => ({
-    label: `${fmt(lo + b * width)}–${fmt(lo + (b + 1) * width)}`,
+    label: `${fmt(edges[b])}–${fmt(edges[b + 1])}`,
     color: VIRIDIS[best(b)],
   }));
   groups.push({ label: "no objective", color: "#9ca3af", fill: "none" });
   const raw = all.map((i) => (points.objective[i] === null ? VIRIDIS.length
                                                            : bin(points.objective[i])));
   const used = [...new Set(raw)].sort((a, b) => a - b);
+  const rank = (g) => (g === VIRIDIS.length ? -1 : best(g)); // worst first, best on top
   const boxes = study.stages.filter((s) => s.space[xName]?.low !== undefined &&
                                            s.space[yName]?.low !== undefined);
   scatterChart(el, {
@@ -225,10 +269,13 @@ function pairChart(el, xName, yName, params) {
     y: all.map((i) => points.params[yName][i]),
     group: raw.map((g) => used.indexOf(g)),
     groups: used.map((g) => groups[g]),
+    order: used.map((g, k) => k).sort((a, b) => rank(used[a]) - rank(used[b])),
     xLabel: xi.log ? `${xName} (log)` : xName,
     yLabel: yi.log ? `${yName} (log)` : yName,
     xLog: xi.log,
     yLog: yi.log,
+    xInt: xi.int,
+    yInt: yi.int,
     xRange: axisRange(xi, all.map((i) => points.params[xName][i])),
     yRange: axisRange(yi, all.map((i) => points.params[yName][i])),
     height: 420,
@@ -253,16 +300,51 @@ function pairChart(el, xName, yName, params) {
   });
 }
 
+/** Choice parameters: name -> every value any stage offers, in space order. */
+function choiceParams() {
+  const out = new Map();
+  for (const stage of study.stages) {
+    for (const [name, p] of Object.entries(stage.space)) {
+      if (p.type !== "choice") continue;
+      const values = out.get(name) ?? [];
+      for (const v of p.values) if (!values.some((w) => String(w) === String(v))) values.push(v);
+      out.set(name, values);
+    }
+  }
+  return out;
+}
+
+/** A titled chart container in holder, kept across refreshes (charts update in place). */
+function chartSlot(holder, id, title, cls, attrs = {}) {
+  let el = document.getElementById(id);
+  if (!el) {
+    el = h("div", { class: cls, id, ...attrs });
+    holder.append(h("div", {}, h("div", { class: "chart-title" }, title), el));
+  }
+  return el;
+}
+
 function renderPlots() {
   const params = numericParams();
+  const choices = choiceParams();
   const holder = document.getElementById("param-charts");
-  const blocks = [...params].map(([name, info]) => {
-    const chart = h("div", { class: "chart", id: `chart-${name}`, "data-param": name });
-    return [h("div", {}, h("div", { class: "chart-title" }, name), chart), chart, name, info];
-  });
-  holder.replaceChildren(...blocks.map(([block]) => block));
-  document.getElementById("param-section").hidden = params.size === 0;
-  for (const [, chart, name, info] of blocks) paramChart(chart, name, info);
+  const ids = [...params.keys(), ...choices.keys()].map((n) => `chart-${n}`);
+  for (const block of [...holder.children]) {
+    const el = block.querySelector(".chart, .echart");
+    if (!ids.includes(el?.id)) { el?._echart?.dispose(); block.remove(); }
+  }
+  document.getElementById("param-section").hidden = ids.length === 0;
+  for (const [name, info] of params) {
+    paramChart(chartSlot(holder, `chart-${name}`, name, "chart", { "data-param": name }),
+               name, info);
+  }
+  for (const [name, values] of choices) {
+    sliceChart(chartSlot(holder, `chart-${name}`, `${name} (choice)`, "echart slice",
+                         { "data-param": name }),
+               name, values, study, points, describe, trialHref);
+  }
+  historyChart(document.getElementById("history-chart"), points, study, describe, trialHref);
+  parallelChart(document.getElementById("parallel-chart"), study, points, setBrush);
 
   const names = [...params.keys()];
   document.getElementById("pair-section").hidden = names.length < 2;
@@ -283,135 +365,86 @@ for (const id of ["pair-x", "pair-y"]) {
   });
 }
 
-// --- leaderboard ---------------------------------------------------------------------
-
-function columns() {
-  const params = Object.entries(study.spec.space)
-    .filter(([, p]) => p.type !== "fixed").map(([name]) => name);
-  return [
-    { key: "rank", label: "#", value: (r) => r.rank },
-    { key: "number", label: "trial", value: (r) => r.number },
-    { key: "stage", label: "stage", value: (r) => r.stage },
-    { key: "state", label: "state", value: (r) => r.state },
-    { key: "objective", label: `${study.metric} (objective)`, value: (r) => r.objective },
-    ...params.map((p) => ({ key: `params.${p}`, label: p, value: (r) => r.params[p] })),
-    ...metricColumns.map((m) => ({ key: `metrics.${m}`, label: m, value: (r) => r.metrics[m] })),
-    { key: "epochs_run", label: "epochs", value: (r) => r.epochs_run },
-  ];
-}
-
-function sortBy(key) {
-  if (key === "rank") {
-    board.sort = null;
-    board.order = "asc";
-  } else if (board.sort === key) {
-    board.order = board.order === "asc" ? "desc" : "asc";
-  } else {
-    board.sort = key;
-    const bestFirst = key === "objective" && study.direction === "maximize";
-    board.order = bestFirst ? "desc" : "asc";
-  }
-  board.offset = 0;
-  loadBoard().catch(showError);
-}
-
-function cell(col, row) {
-  const v = col.value(row);
-  let content = fmt(v);
-  if (col.key === "number") content = h("a", { href: `/trials/${row.trial_id}` }, `#${v}`);
-  if (col.key === "state") content = badge(v);
-  return h("td", { class: typeof v === "number" ? "num" : null,
-                   "data-value": JSON.stringify(v ?? null) }, content);
-}
-
-function renderBoard(data) {
-  for (const r of data.rows) {
-    for (const m of Object.keys(r.metrics)) {
-      if (![study.metric, "epochs_run"].includes(m) && !metricColumns.includes(m)) {
-        metricColumns.push(m);
-      }
-    }
-  }
-  const cols = columns();
-  const active = board.sort ?? "rank";
-  const head = h("tr", {}, cols.map((c) => h("th", {
-    class: `sortable${c.key === active ? " sorted" : ""}${
-      c.key === active && board.order === "desc" ? " desc" : ""}`,
-    "data-sort": c.key,
-    title: `sort by ${c.label}`,
-    onclick: () => sortBy(c.key),
-  }, c.label)));
-  const rows = data.rows.map((r) => h("tr", { "data-trial-id": r.trial_id },
-                                       cols.map((c) => cell(c, r))));
-  document.getElementById("board").replaceChildren(h("thead", {}, head), h("tbody", {}, rows));
-  const last = Math.min(board.offset + board.limit, data.total);
-  document.getElementById("page-info").textContent = data.total
-    ? `${board.offset + 1}–${last} of ${data.total}` : "no trials";
-  document.getElementById("prev").disabled = board.offset === 0;
-  document.getElementById("next").disabled = last >= data.total;
-}
-
-/** Fetch the leaderboard page the controls ask for; resolves to a render function that
- *  draws it unless a newer request was made meanwhile. */
-async function fetchBoard() {
-  const ticket = ++boardRequest;
-  const data = await api(`/studies/${studyId}/leaderboard`, {
-    limit: board.limit, offset: board.offset, stage: board.stage, state: board.state,
-    sort: board.sort, order: board.sort ? board.order : null,
-  });
-  return () => { if (ticket === boardRequest) renderBoard(data); };
-}
-
-async function loadBoard() {
-  (await fetchBoard())();
-}
-
-function onBoardControl(id, apply) {
-  document.getElementById(id).addEventListener("change", (e) => {
-    apply(e.target.value);
-    board.offset = 0;
-    loadBoard().catch(showError);
-  });
-}
-onBoardControl("filter-stage", (v) => { board.stage = v; });
-onBoardControl("filter-state", (v) => { board.state = v; });
-onBoardControl("page-size", (v) => { board.limit = Number(v); });
-document.getElementById("prev").addEventListener("click", () => {
-  board.offset = Math.max(0, board.offset - board.limit);
-  loadBoard().catch(showError);
-});
-document.getElementById("next").addEventListener("click", () => {
-  board.offset += board.limit;
-  loadBoard().catch(showError);
-});
-
 // --- polling -------------------------------------------------------------------------
 
+/** The study, or null (after showing the not-found page) when there is none. */
+async function getStudy() {
+  if (studyId === null) return null;
+  try {
+    return await api(`/studies/${studyId}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
 async function refresh() {
+  const first = study === null;
+  const s = await getStudy();
+  if (s === null) {
+    showNotFound(studyId === null ? "study" : `study ${studyId}`);
+    return null; // stop polling
+  }
   // The first time, fetch everything at once; afterwards only what changed.
-  const fetchRest = () => Promise.all([fetchBoard(), api(`/studies/${studyId}/points`)]);
-  const rest = study === null ? fetchRest() : null;
-  const s = await api(`/studies/${studyId}`);
+  const fetchRest = () => Promise.all([fetchBoard(), points.load(studyId)]);
+  const rest = first ? fetchRest() : null;
+  const reports = first ? curves.load(studyId) : null;
   const print = JSON.stringify([s.state, s.counts, s.stages.map((x) => [x.state, x.counts]),
                                 s.warnings]);
   if (print !== fingerprint) {
     fingerprint = print;
     study = s;
-    const [drawBoard, p] = await (rest ?? fetchRest());
-    points = p;
+    const [drawBoard] = await (rest ?? fetchRest());
     renderSummary();
     renderWarnings();
     renderStages();
     drawBoard();
+    loadImportance();
+  }
+  // reports arrive every epoch without changing any count, so follow them while it runs
+  await (reports ?? (s.state === "running" ? curves.load(studyId) : false));
+  const version = `${fingerprint} ${points.version} ${curves.version}`;
+  if (version !== chartsVersion && (first || performance.now() >= nextChartsAt)) {
+    // Redrawing every chart of 100,000 trials takes a while: redraw no more often than
+    // keeps that under 1/CHART_SHARE of the time, so a big live study stays responsive.
+    await echartsLoaded;
+    const started = performance.now();
     renderPlots();
-    if (firstRender) {
-      firstRender = false;
-      await drawn();
-      performance.mark("study-ready");
-      document.getElementById(location.hash.slice(1))?.scrollIntoView();
-    }
+    curvesChart(document.getElementById("curves-chart"), curves, points, study, describe,
+                trialHref);
+    await drawn();
+    chartsVersion = version;
+    nextChartsAt = performance.now() + CHART_SHARE * (performance.now() - started);
+  }
+  if (first) {
+    performance.mark("study-ready");
+    document.getElementById(location.hash.slice(1))?.scrollIntoView();
   }
   return s.state === "running" ? 2000 : 10000;
 }
+
+// --- parameter importance (computed on the server; fetched when trials complete) ---------
+
+let importance = null;
+let importanceFor = null;
+
+function loadImportance() {
+  const done = study.counts.completed ?? 0;
+  if (done === importanceFor) return;
+  importanceFor = done;
+  api(`/studies/${studyId}/importance`).then((data) => {
+    importance = data;
+    const select = document.getElementById("importance-scope");
+    const chosen = select.value;
+    select.replaceChildren(h("option", { value: "" }, "the whole study"),
+      ...data.stages.map((s) => h("option", { value: String(s.stage) }, `stage ${s.stage}`)));
+    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+    importanceBars(document.getElementById("importance"), data, select.value);
+  }).catch(showError);
+}
+
+document.getElementById("importance-scope").addEventListener("change", (e) => {
+  if (importance) importanceBars(document.getElementById("importance"), importance, e.target.value);
+});
 
 poll(refresh);

@@ -2,7 +2,7 @@
 // and per-layer diagnostics over epochs. Polls while the trial is queued or running.
 "use strict";
 
-const trialId = Number(location.pathname.split("/").pop());
+const trialId = pathId();
 const CURVE_KEYS = new Set(["epoch", "elapsed_s", "diagnostics", "train_loss", "val_loss",
                             "train_accuracy", "val_accuracy", "learning_rate"]);
 let fingerprint = "";
@@ -40,14 +40,14 @@ function kvRows(entries) {
 }
 
 function renderSummary(t) {
-  document.title = `hpsearch: trial ${t.number}`;
+  document.title = `hpsearch: trial ${t.id}`;
   const studyLink = () => h("a", { href: `/studies/${t.study_id}` },
                             studyName ?? `study ${t.study_id}`);
-  document.getElementById("crumb").replaceChildren(studyLink(), ` / trial #${t.number}`);
+  document.getElementById("crumb").replaceChildren(studyLink(), ` / trial #${t.id}`);
   const when = (s) => (s ? new Date(s).toLocaleString() : "–");
   const why = ["pruned", "aborted", "failed"].includes(t.state) ? `${t.state}: ` : "note: ";
   document.getElementById("summary").replaceChildren(h("div", {},
-    h("h1", {}, `Trial #${t.number} `, badge(t.state)),
+    h("h1", {}, `Trial #${t.id} `, badge(t.state)),
     h("div", { class: "row" },
       h("span", { class: "kv" }, "study ", studyLink()),
       h("span", { class: "kv" }, "stage ", h("b", {}, String(t.stage))),
@@ -114,15 +114,55 @@ function renderEpochs(t) {
       keys.map((k) => h("td", { class: "num" }, fmt(r.metrics[k])))))));
 }
 
+/** What the trial ran with besides its parameters: the task's fixed settings. */
+function renderSettings(study, t) {
+  const task = study.spec.task ?? {};
+  const fixed = Object.entries(study.stages.find((s) => s.index === t.stage)?.space ?? {})
+    .filter(([name, p]) => p.type === "fixed" && !(name in t.params))
+    .map(([name, p]) => [name, p.value]);
+  const rows = [
+    ["task", task.type ?? "builtin"],
+    ...(task.dataset ? [["dataset", task.dataset]] : []),
+    ...Object.entries(task.settings ?? {}),
+    ...fixed,
+    ["epochs", t.epochs],
+  ];
+  document.getElementById("settings").replaceChildren(...kvRows(rows));
+}
+
+/** The final metrics; while the trial runs, the latest epoch's. */
+function renderMetrics(t) {
+  const last = t.reports[t.reports.length - 1];
+  const live = !Object.keys(t.metrics).length && last;
+  document.getElementById("metrics-title").textContent = live
+    ? `Latest metrics (epoch ${last.step}, ${t.state})` : "Final metrics";
+  const entries = Object.entries(live ? last.metrics : t.metrics)
+    .filter(([k]) => k !== "diagnostics");
+  document.getElementById("metrics").replaceChildren(...kvRows(entries));
+}
+
 async function refresh() {
-  const t = await api(`/trials/${trialId}`);
-  if (studyName === null) studyName = (await api(`/studies/${t.study_id}`)).name;
+  let t = null;
+  try {
+    if (trialId !== null) t = await api(`/trials/${trialId}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+  }
+  if (t === null) {
+    showNotFound(trialId === null ? "trial" : `trial ${trialId}`);
+    return null; // stop polling
+  }
+  if (studyName === null) {
+    const study = await api(`/studies/${t.study_id}`);
+    studyName = study.name;
+    renderSettings(study, t);
+  }
   const print = JSON.stringify([t.state, t.steps, t.reports.length, t.reason]);
   if (print !== fingerprint) {
     fingerprint = print;
     renderSummary(t);
     document.getElementById("params").replaceChildren(...kvRows(Object.entries(t.params)));
-    document.getElementById("metrics").replaceChildren(...kvRows(Object.entries(t.metrics)));
+    renderMetrics(t);
     renderCurves(t);
     renderEpochs(t);
     if (!performance.getEntriesByName("trial-ready").length) {

@@ -1,0 +1,1 @@
+"""Statistics over finished trials (scikit-learn, NumPy): no FastAPI, no database."""
