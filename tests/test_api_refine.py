@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import custom_spec
+from tests.conftest import builtin_spec, custom_spec
 
 
 def record(client: Any, sid: int, points: list[tuple[float, float, str, float | None]]) -> None:
@@ -86,3 +86,40 @@ def test_refining_a_closed_stage_by_hand_does_not_repeat_its_warnings(client):
     after = client.get(f"/api/v1/studies/{sid}/warnings").json()
     assert [(w["stage"], w["message"]) for w in after] == [
         (w["stage"], w["message"]) for w in before]
+def test_an_edge_the_plan_kept_is_warned_once_not_every_stage(client):
+    sid = client.post("/api/v1/studies", json=custom_spec(trials=1)).json()["id"]
+    top = [(10 ** (-1.05 + i / 100), 0.5, "completed", 0.95) for i in range(5)]
+    rest = [(10 ** (-5 + 3 * i / 29), 0.5, "completed", 0.2) for i in range(30)]
+    record(client, sid, top + rest)
+    first = client.post(f"/api/v1/studies/{sid}/refine", json={"trials": 1}).json()
+    assert first["space"]["lr"]["high"] == 1e-1  # narrowed, but the upper bound kept
+    low = first["space"]["lr"]["low"]
+    again = [(10 ** (-1.02 + i / 200), 0.5, "completed", 0.96) for i in range(4)]
+    again += [(low * 1.5 ** i, 0.5, "completed", 0.3) for i in range(12)]
+    record(client, sid, again)
+    r = client.post(f"/api/v1/studies/{sid}/refine", json={"trials": 1})
+    assert r.status_code == 201, r.text
+    warnings = client.get(f"/api/v1/studies/{sid}/warnings").json()
+    upper = [w for w in warnings if (w["kind"], w["param"], w["side"]) == ("edge", "lr", "upper")]
+    assert len(upper) == 1 and upper[0]["stage"] == 0
+
+
+def test_dropout_at_zero_is_a_hard_limit_of_the_builtin_trainer(client):
+    spec = builtin_spec(trials=1)
+    spec["space"]["dropout"] = {"type": "uniform", "low": 0.0, "high": 0.5}
+    sid = client.post("/api/v1/studies", json=spec).json()["id"]
+    trials = [
+        {"params": {"learning_rate": 1e-2, "reg": 1e-4, "dropout": d},
+         "result": {"state": "completed", "metrics": {"val_accuracy": acc}}}
+        for d, acc in [(0.0, 0.95), (0.01, 0.94), (0.02, 0.93)]
+        + [(0.1 + i / 25, 0.3) for i in range(9)]
+    ]
+    r = client.post(f"/api/v1/studies/{sid}/trials", json={"trials": trials})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/v1/studies/{sid}/refine",
+                    json={"policy": {"on_edge": "expand", "top_k": 3}, "trials": 2})
+    assert r.status_code == 201, r.text
+    assert r.json()["space"]["dropout"]["low"] == 0.0
+    edge = [w for w in client.get(f"/api/v1/studies/{sid}/warnings").json()
+            if w["param"] == "dropout"]
+    assert edge and "hard limit" in edge[0]["message"]

@@ -289,3 +289,32 @@ def test_workers_register_and_show_current_trial(client):
     assert workers[0]["name"] == "node1-1" and workers[0]["current_trial_id"] == task["id"]
     finish(client, task)
     assert client.get("/api/v1/workers").json()[0]["current_trial_id"] is None
+
+
+def test_an_empty_claim_says_whether_work_can_still_come(client):
+    spec = custom_spec(stages=[{"trials": 2, "epochs": 1}, {"trials": 1, "epochs": 1}])
+    sid = client.post("/api/v1/studies", json=spec).json()["id"]
+    other = create(client)
+    tasks = [claim(client, studies=[sid]) for _ in range(2)]
+    r = client.post("/api/v1/trials/claim", json={"worker": "w2", "studies": [sid]})
+    assert r.status_code == 204
+    assert r.headers["Hpsearch-Running"] == "2" and r.headers["Retry-After"] == "1"
+    r = client.post("/api/v1/trials/claim", json={"worker": "w2", "studies": [other]})
+    assert r.status_code == 200  # the other study's queue is served as usual
+    r = client.post("/api/v1/trials/claim", json={"worker": "w2", "studies": [sid + 1000]})
+    assert r.headers["Hpsearch-Running"] == "0" and "Retry-After" not in r.headers
+    for task in tasks:
+        assert finish(client, task, val_accuracy=0.5).status_code == 200
+    last = claim(client, studies=[sid])
+    assert last is not None and last["stage"] == 1
+    assert finish(client, last, val_accuracy=0.5).status_code == 200
+    r = client.post("/api/v1/trials/claim", json={"worker": "w2", "studies": [sid]})
+    assert r.status_code == 204 and r.headers["Hpsearch-Running"] == "0"
+
+
+def test_a_paused_study_does_not_keep_workers_waiting(client):
+    sid = create(client)
+    claim(client, studies=[sid])
+    assert client.post(f"/api/v1/studies/{sid}/pause").status_code == 200
+    r = client.post("/api/v1/trials/claim", json={"worker": "w2", "studies": [sid]})
+    assert r.status_code == 204 and r.headers["Hpsearch-Running"] == "0"

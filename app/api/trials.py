@@ -29,6 +29,11 @@ from app.services import trials
 router = APIRouter(prefix="/trials", tags=["trials"])
 
 
+RUNNING_HEADER = "Hpsearch-Running"
+# How soon to ask again while a stage's tail runs: the next stage opens when it ends.
+WORK_COMING_RETRY_SECONDS = 1
+
+
 def json_response(model: BaseModel) -> Response:
     """``model`` as the JSON FastAPI would send for it, without validating it a second time.
 
@@ -40,10 +45,22 @@ def json_response(model: BaseModel) -> Response:
 @router.post(
     "/claim",
     response_model=None,
-    responses={200: {"model": TrialTask}, 204: {"description": "Nothing is queued"}},
+    responses={
+        200: {"model": TrialTask},
+        204: {
+            "description": "Nothing is queued. `Hpsearch-Running` counts the trials still "
+            "running in the studies served: while it is above 0 more work can come (the "
+            "next stage, a budget top-up), and `Retry-After` says when to ask again.",
+            "headers": {
+                "Hpsearch-Running": {"schema": {"type": "integer"}},
+                "Retry-After": {"schema": {"type": "integer"}},
+            },
+        },
+    },
 )
 def claim(body: ClaimRequest, ctx: WorkerDep) -> Response:
-    """Take the oldest queued trial of a running study; 204 when there is none."""
+    """Take the oldest queued trial of a running study; 204 when there is none, saying
+    whether work can still come."""
     settings = ctx.settings
     with ctx.db.write() as session:
         trial = trials.claim(
@@ -54,7 +71,11 @@ def claim(body: ClaimRequest, ctx: WorkerDep) -> Response:
             max_attempts=settings.max_attempts,
         )
         if trial is None:
-            return Response(status_code=status.HTTP_204_NO_CONTENT)
+            running = trials.running_in_live_studies(session, body.studies)
+            headers = {RUNNING_HEADER: str(running)}
+            if running:
+                headers["Retry-After"] = str(WORK_COMING_RETRY_SECONDS)
+            return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
     meta = trial.meta
     task = TrialTask(
         id=trial.id,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.search.limits import Domains, hard_sides
 from app.search.space import Choice, Fixed, NumericParam, SearchSpace
 from app.search.trials import TrialOutcome, top_trials
 
@@ -41,6 +42,16 @@ class SearchWarning:
             "values": list(self.values),
             "range": list(self.range) if self.range is not None else None,
         }
+
+
+def warning_key(w: SearchWarning) -> tuple[Any, ...]:
+    """What makes two warnings say the same thing: an edge warning is about one side of
+    one bound (a plan that kept the bound would otherwise repeat it every stage); any
+    other warning about its exact words."""
+    if w.kind == "edge" and w.range is not None:
+        bound = w.range[0] if w.side == "lower" else w.range[1]
+        return (w.kind, w.param, w.side, float(f"{bound:.12g}"))
+    return (w.kind, w.param, w.side, w.message)
 
 
 def numeric_params(space: SearchSpace) -> dict[str, NumericParam]:
@@ -86,15 +97,18 @@ def edge_warnings(
     maximize: bool,
     edge_fraction: float = 0.1,
     top_k: float = DEFAULT_TOP_K,
+    domains: Domains | None = None,
 ) -> list[SearchWarning]:
     """Warn when the best trial, or most of the top trials, sit in the outer
-    ``edge_fraction`` of a numeric range (in scale space)."""
+    ``edge_fraction`` of a numeric range (in scale space). At a hard limit (see
+    ``app.search.limits``) the warning says so instead of advising to widen."""
     top = top_trials(trials, top_k, maximize=maximize)
     out = []
     for name, p in numeric_params(space).items():
         values = [t.params[name] for t in top if usable(p, t.params.get(name))]
         if not values:
             continue
+        hard = hard_sides(p, (domains or {}).get(name), edge_fraction)
         for side in ("lower", "upper"):
             at_edge = [v for v in values if _at_edge(p, v, side, edge_fraction)]
             best_at_edge = _at_edge(p, values[0], side, edge_fraction)
@@ -104,8 +118,11 @@ def edge_warnings(
                 what = f"best {name} {fmt(p, values[0])} sits"
             else:
                 what = f"{len(at_edge)} of the top {len(values)} {name} values sit"
-            way = "upwards" if side == "upper" else "downwards"
-            message = f"{what} at the {side} edge of {fmt_range(p)}; widen the range {way}"
+            if side in hard:
+                advice = ", a hard limit: the range does not widen past it"
+            else:
+                advice = "; widen the range " + ("upwards" if side == "upper" else "downwards")
+            message = f"{what} at the {side} edge of {fmt_range(p)}{advice}"
             out.append(
                 SearchWarning("edge", name, side, message, at_edge, (p.low, p.high))
             )

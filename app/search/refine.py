@@ -17,6 +17,7 @@ from app.search.edges import (
     numeric_params,
     usable,
 )
+from app.search.limits import Domains, hard_sides, kept_limits, scale_domain
 from app.search.pruning import default_pruning
 from app.search.space import (
     Choice,
@@ -111,29 +112,41 @@ def refine(
     policy: RefinePolicy,
     *,
     maximize: bool = True,
+    domains: Domains | None = None,
 ) -> tuple[SearchSpace, list[SearchWarning]]:
     """Narrow ``space`` around the top ``trials`` of a stage; also report what it taught.
 
     Numeric ranges narrow in their own scale, never to a point and never outside the
-    current range (except a side that ``on_edge='expand'`` pushes out); a side beyond
-    which every trial diverged is cut at the first diverged value. Choices keep the values
-    the winners used and those still undecided; fixed parameters stay. With no scored
-    trial (e.g. everything diverged) the space is returned unchanged, with warnings.
+    current range (except a side that ``on_edge='expand'`` pushes out, never past a hard
+    limit nor out of the parameter's ``domains`` entry); a side beyond which every trial
+    diverged is cut at the first diverged value. Choices keep the values the winners used
+    and those still undecided; fixed parameters stay. With no scored trial (e.g.
+    everything diverged) the space is returned unchanged, with warnings.
     """
     top = top_trials(trials, policy.top_k, maximize=maximize)
     if not top:
         return space, _nothing_completed(space, trials)
     edges = edge_warnings(
-        space, trials, maximize=maximize, edge_fraction=policy.edge_fraction, top_k=policy.top_k
+        space,
+        trials,
+        maximize=maximize,
+        edge_fraction=policy.edge_fraction,
+        top_k=policy.top_k,
+        domains=domains,
     )
     divergence = divergence_warnings(space, trials)
     params: dict[str, Param] = dict(space.params)
     for name, p in numeric_params(space).items():
         sides = {w.side: w for w in divergence if w.param == name}
+        domain = (domains or {}).get(name)
         expand = set()
         if policy.on_edge == "expand":
-            expand = {w.side for w in edges if w.param == name and w.side not in sides}
-        params[name] = _narrow_numeric(name, p, top, policy, sides, expand)
+            hard = hard_sides(p, domain, policy.edge_fraction)
+            expand = {
+                w.side for w in edges if w.param == name and w.side not in set(sides) | hard
+            }
+        bounds = scale_domain(p, domain)
+        params[name] = _narrow_numeric(name, p, top, policy, sides, expand, bounds)
     for name, param in space.params.items():
         if isinstance(param, Choice):
             params[name] = _narrow_choice(name, param, top, trials, policy)
@@ -157,6 +170,7 @@ def _narrow_numeric(
     policy: RefinePolicy,
     divergence: dict[str | None, SearchWarning],
     expand: set[str | None],
+    bounds: tuple[float, float],
 ) -> NumericParam:
     xs = sorted(p.to_scale(t.params[name]) for t in top if usable(p, t.params.get(name)))
     if not xs:
@@ -170,9 +184,9 @@ def _narrow_numeric(
     if "upper" in divergence:
         hi = min(hi, p.to_scale(divergence["upper"].values[0]))
     if "lower" in expand:
-        lo = a = lo - width / 2
+        lo = a = max(lo - width / 2, bounds[0])
     if "upper" in expand:
-        hi = b = hi + width / 2
+        hi = b = min(hi + width / 2, bounds[1])
     a, b = _fit(a, b, lo, hi, policy.min_width * width)
     return _rebuild(p, a, b)
 
@@ -206,10 +220,10 @@ def _rebuild(p: NumericParam, a: float, b: float) -> NumericParam:
             low = max(low, 1)
         if low >= high:
             low, high = (low, low + 1) if low < p.high else (high - 1, high)
-        return IntParam(low=low, high=high, log=p.log)
+        return IntParam(low=low, high=high, log=p.log, limits=kept_limits(p, low, high))
     low_v = p.low if a == lo else p.from_scale(a)
     high_v = p.high if b == hi else p.from_scale(b)
-    return type(p)(low=low_v, high=high_v)
+    return type(p)(low=low_v, high=high_v, limits=kept_limits(p, low_v, high_v))
 
 
 def _narrow_choice(

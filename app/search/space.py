@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from hpsearch.bounds import ExactInt
 
@@ -28,8 +28,29 @@ class _Param(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Side = Literal["low", "high"]
+
+
 class _Numeric(_Param):
-    """A numeric range sampled uniformly in its scale (linear or log10)."""
+    """A numeric range sampled uniformly in its scale (linear or log10).
+
+    ``limits`` names the sides of the range that are hard limits (dropout at 0, a cap the
+    user set on purpose): refinement never widens past them and an edge warning there says
+    the range cannot move instead of advising to widen it.
+    """
+
+    limits: tuple[Side, ...] = Field(
+        (),
+        exclude_if=lambda v: not v,
+        description="Sides of the range that are hard limits: 'low', 'high' or both.",
+    )
+
+    @field_validator("limits")
+    @classmethod
+    def _unique_sides(cls, v: tuple[Side, ...]) -> tuple[Side, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("limits names each side at most once")
+        return v
 
     @property
     def is_log(self) -> bool:

@@ -13,7 +13,8 @@ STALL_PREFIX = "stalled"  # how the trainer's reason for a stall at chance begin
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """One finished trial: its parameters, end state, objective and the epochs it ran.
+    """One finished trial: its parameters, end state, objective, the epochs it ran and the
+    epochs it was allowed (``allowed``; a budget stage cuts its last trials short).
 
     ``aborted`` means the worker's early abort fired: the trial diverged, or (``stalled``)
     it stalled at chance; ``pruned`` that a pruning rule stopped it (its objective is then
@@ -24,11 +25,21 @@ class TrialOutcome:
     state: str
     objective: float | None
     epochs: int = 0
+    allowed: int | None = None
     stalled: bool = False
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
             raise ValueError(f"unknown trial state {self.state!r}; one of {', '.join(STATES)}")
+
+    @property
+    def fidelity(self) -> float:
+        """How long the objective was measured: a completed trial counts the epochs it was
+        allowed (it may report fewer: a custom objective reports when it likes), and with
+        no ``allowed`` it counts as full length; any other trial counts the epochs run."""
+        if self.state != "completed":
+            return self.epochs
+        return math.inf if self.allowed is None else max(self.allowed, self.epochs)
 
     @property
     def scored(self) -> bool:
@@ -46,18 +57,17 @@ def stalled_reason(reason: str | None) -> bool:
 
 
 def ranked(trials: Sequence[TrialOutcome], *, maximize: bool) -> list[TrialOutcome]:
-    """Scored trials, best first.
+    """Scored trials, best first, compared at equal fidelity.
 
-    Completed trials come first, by objective; pruned ones follow, those that ran longer
-    first (they survived more checks), then by objective.
+    Trials measured longer come first (they survived more pruning checks), then by
+    objective: a full-length completed trial above a pruned one, and a pruned 20-epoch
+    run above a trial that completed a 3-epoch remainder of a budget.
     """
     sign = -1.0 if maximize else 1.0
 
-    def key(t: TrialOutcome) -> tuple[int, int, float]:
+    def key(t: TrialOutcome) -> tuple[float, float]:
         assert t.objective is not None
-        if t.state == "completed":
-            return (0, 0, sign * t.objective)
-        return (1, -t.epochs, sign * t.objective)
+        return (-t.fidelity, sign * t.objective)
 
     return sorted((t for t in trials if t.scored), key=key)
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, Invalid, NotFound
 from app.models import Stage, Study, StudyWarning, Trial
 from app.schemas import MAX_STAGE_TRIALS, check_budget_trials
-from app.search.edges import SearchWarning
+from app.search.edges import SearchWarning, warning_key
+from app.search.limits import Domain, Domains
 from app.search.pruning import PruningPolicy, default_pruning
 from app.search.refine import RefinePolicy, refine
 from app.search.samplers import SamplerName, sample
@@ -273,15 +274,17 @@ def _close_and_refine(
     stage.closed_at = now
     rows = session.execute(
         select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps,
-               Trial.reason).where(
+               Trial.epochs, Trial.reason).where(
             Trial.stage_id == stage.id, Trial.state.not_in(ACTIVE_STATES)
         )
     ).all()
-    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps,
+    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps, allowed=r.epochs,
                              stalled=r.state == "aborted" and stalled_reason(r.reason))
                 for r in rows]
     space = SearchSpace.model_validate(stage.space)
-    new_space, warnings = refine(space, outcomes, policy, maximize=study.maximize)
+    new_space, warnings = refine(
+        space, outcomes, policy, maximize=study.maximize, domains=trainer_domains(study.spec)
+    )
     record_warnings(session, study.id, stage.index, warnings)
     return new_space, [r.id for r in rows]
 
@@ -344,19 +347,47 @@ def lock_current_stage(session: Session, study_id: int) -> tuple[Study, Stage]:
     raise Conflict(f"study {study_id} is changing stage; try again")
 
 
+def trainer_domains(spec: dict[str, Any]) -> Domains | None:
+    """What the built-in trainer accepts for each numeric setting; None for custom tasks."""
+    if spec.get("task", {}).get("type", "builtin") != "builtin":
+        return None
+    from worker.nn.config import setting_domain
+
+    out = {}
+    for name in spec.get("space", {}):
+        found = setting_domain(name)
+        if found is not None:
+            low, high, low_in, high_in = found
+            out[name] = Domain(low, high, low_open=not low_in, high_open=not high_in)
+    return out
+
+
 def record_warnings(
     session: Session, study_id: int, stage_index: int | None, warnings: list[SearchWarning]
 ) -> None:
-    """Store what a closed stage teaches, once: refining a stage again (by hand, after it
-    closed) does not repeat a warning it already gave."""
+    """Store the warnings the study has not been given yet: a bound the plan kept, or a
+    stage refined again by hand, does not repeat what an earlier stage said."""
     now = time.time()
-    known = set(session.execute(
-        select(StudyWarning.kind, StudyWarning.param, StudyWarning.side, StudyWarning.message)
-        .where(StudyWarning.study_id == study_id, StudyWarning.stage_index == stage_index)
-    ).tuples())
+    rows = session.execute(
+        select(
+            StudyWarning.kind,
+            StudyWarning.param,
+            StudyWarning.side,
+            StudyWarning.message,
+            StudyWarning.details,
+        ).where(StudyWarning.study_id == study_id)
+    ).all()
+    seen = {
+        warning_key(
+            SearchWarning(r.kind, r.param, r.side, r.message, [], _range(r.details))
+        )
+        for r in rows
+    }
     for w in warnings:
-        if (w.kind, w.param, w.side, w.message) in known:
+        key = warning_key(w)
+        if key in seen:
             continue
+        seen.add(key)
         details = w.to_dict()
         session.add(
             StudyWarning(
@@ -370,6 +401,11 @@ def record_warnings(
                 created_at=now,
             )
         )
+
+
+def _range(details: dict[str, Any] | None) -> tuple[float, float] | None:
+    found = (details or {}).get("range")
+    return (found[0], found[1]) if found else None
 
 
 def pause_on_failure_streak(session: Session, study_id: int, streak: int) -> None:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, TextClause, bindparam, select, text
+from sqlalchemy import JSON, CursorResult, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Invalid, NotFound
-from app.models import Trial, TrialReport
+from app.models import Study, Trial, TrialReport
 from app.search.pruning import should_prune
 from app.services import stages as stage_service
 from app.services.stages import StageMeta, stage_meta
@@ -125,6 +125,23 @@ def claim(
     if claimed is None and expire_leases(session, max_attempts=max_attempts):
         claimed = _claim_one(session, worker, studies, lease_seconds)
     return claimed
+
+
+def running_in_live_studies(session: Session, studies: list[int] | None) -> int:
+    """Trials still running in running studies (of ``studies``, when given).
+
+    Asked when a claim finds nothing queued: while a stage's last trials run, the study can
+    still open work (the next stage, or a budget stage's top-up), so a worker should wait
+    for it rather than count itself idle."""
+    stmt = (
+        select(func.count())
+        .select_from(Trial)
+        .join(Study, Study.id == Trial.study_id)
+        .where(Trial.state == "running", Study.state == "running")
+    )
+    if studies:
+        stmt = stmt.where(Trial.study_id.in_(studies))
+    return int(session.scalar(stmt) or 0)
 
 
 def _claim_one(

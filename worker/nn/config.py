@@ -154,6 +154,12 @@ KNOWN_PARAMS: frozenset[str] = frozenset(
 )
 
 
+def setting_domain(name: str) -> tuple[float, float, bool, bool] | None:
+    """The values a numeric setting can take at all, as (lowest, highest, lowest
+    included, highest included); None for a setting that is not a number."""
+    return _RANGES.get(name)
+
+
 def _bad(name: str, value: object, allowed: str) -> ConfigError:
     return ConfigError(f"bad value for {name!r}: {value!r}; allowed: {allowed}")
 
