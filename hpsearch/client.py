@@ -105,7 +105,7 @@ class Client:
             protocol.register(self.api, self.name)
             self._registered = True
         lease = Lease.claim(self.api, self.name, [study_id])
-        if lease is None:
+        if not isinstance(lease, Lease):
             return None
         lease.start_heartbeat()
         return Trial(lease, catch=catch)

@@ -20,17 +20,20 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import httpx
 
 from hpsearch import __version__
 from hpsearch.http import ApiClient, ApiError, Unreachable
-from hpsearch.wire import MAX_REASON, EarlyAbort, FinalState, plain
+from hpsearch.wire import MAX_REASON, RUNNING_HEADER, EarlyAbort, FinalState, plain
 
 LOST_STATUSES = frozenset({404, 409})
 CLAIM_RETRY_SECONDS = 5.0
 QUICK_RELEASE_SECONDS = 2.0
 TRACEBACK_LINES = 12
 log = logging.getLogger("hpsearch")
+N = TypeVar("N", int, float)
 
 
 class LeaseLost(Exception):
@@ -149,6 +152,34 @@ def poll_delay(attempt: int, cap: float) -> float:
     return min(cap, 0.25 * 2.0 ** min(attempt, 64)) * random.uniform(0.5, 1.0)
 
 
+@dataclass(frozen=True)
+class EmptyQueue:
+    """A claim that found nothing queued. ``running`` counts the trials still running in
+    the studies asked for: while it is above 0 a stage is ending and more work can come
+    (the next stage, a budget top-up), ``retry_after`` seconds from now by the server's
+    reckoning."""
+
+    running: int = 0
+    retry_after: float | None = None
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> EmptyQueue:
+        return cls(_header_number(response, RUNNING_HEADER, int) or 0,
+                   _header_number(response, "Retry-After", float))
+
+    @property
+    def work_coming(self) -> bool:
+        return self.running > 0
+
+
+def _header_number(response: httpx.Response, name: str, kind: type[N]) -> N | None:
+    """A numeric header, or None when it is missing or not a number (an older server)."""
+    try:
+        return kind(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
 class Lease:
     """One claimed trial under its lease: heartbeat, report, finish, release.
 
@@ -172,14 +203,14 @@ class Lease:
 
     @classmethod
     def claim(cls, api: ApiClient, worker: str, studies: list[int] | None = None,
-              **kwargs: Any) -> Lease | None:
-        """Claim the oldest queued trial (of ``studies``, if given); None when there is
-        none. ``kwargs`` go to the ``Lease``."""
+              **kwargs: Any) -> Lease | EmptyQueue:
+        """Claim the oldest queued trial (of ``studies``, if given); an ``EmptyQueue`` when
+        there is none. ``kwargs`` go to the ``Lease``."""
         body = {"worker": worker, "studies": studies or None}
         response = call(api, "POST", "/api/v1/trials/claim", body,
                         retry_seconds=CLAIM_RETRY_SECONDS)
         if response.status_code == 204:
-            return None
+            return EmptyQueue.from_response(response)
         return cls(api, Task.from_claim(response.json()), **kwargs)
 
     @property

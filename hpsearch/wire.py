@@ -20,6 +20,8 @@ from hpsearch.defaults import EARLY_ABORT_LOSS_FACTOR, EARLY_ABORT_STALL_EPOCHS
 FinalState = Literal["completed", "aborted", "pruned", "failed"]
 MAX_REASON = 20_000
 DATASET_NAMES = ("digits", "mnist1d", "spiral")
+# On an empty claim (204): trials still running in the studies asked for (more may come).
+RUNNING_HEADER = "Hpsearch-Running"
 DATASET_PREFIXES = ("npz:", "cifar10:")
 
 

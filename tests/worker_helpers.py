@@ -190,3 +190,11 @@ def flaky(params: dict[str, Any], report: Any) -> dict[str, Any]:
     if params["x"] > 0.5:
         raise ValueError(f"x={params['x']:.3f} is too large for this model")
     return steady(params, report)
+
+
+def tail(params: dict[str, Any], report: Any) -> dict[str, Any]:
+    """Every fourth trial (the first of each 4-trial stage) takes 2.5 s, the rest 0.1 s:
+    each stage ends on one slow trial while the other worker has nothing queued."""
+    time.sleep(2.5 if report.number % 4 == 0 else 0.1)
+    report(1, {"val_accuracy": params["x"]})
+    return {"val_accuracy": params["x"]}

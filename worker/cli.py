@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-trials", type=positive_int, metavar="N",
                    help="exit after N trials (per process)")
     p.add_argument("--idle-exit", type=_number(float, 0, strict=False), metavar="SECONDS",
-                   help="exit after this long without work (default: poll forever)")
+                   help="exit after this long without work; time in which a served study "
+                   "still has trials running does not count (default: poll forever)")
     p.add_argument("--name", help="worker name (default HOST-PID; children add -0, -1, ...)")
     p.add_argument("--objective", type=objective_spec, metavar="MODULE:FUNCTION",
                    help="run custom tasks with function(params, report) from this module "

@@ -19,7 +19,7 @@ from typing import Any
 
 from hpsearch import lease as protocol
 from hpsearch.http import ApiClient, ApiError, Unreachable
-from hpsearch.lease import Lease, poll_delay
+from hpsearch.lease import EmptyQueue, Lease, poll_delay
 from worker.heartbeat import LEASE_LOST_SIGNAL, LeaseLost, interrupt_main
 from worker.progress import Progress
 from worker.runner import Outcome, Runner, Task, TaskError, failure_reason
@@ -145,10 +145,10 @@ class Worker:
                             f"{o.blas_threads} BLAS threads) pulling from {o.server}",
                             server=o.server, pid=os.getpid(), studies=list(o.studies),
                             objective=o.objective, blas_threads=o.blas_threads)
-        registered = unreachable = False
+        registered = unreachable = waiting = False
         idle_since, polls = time.monotonic(), 0
         while not self.signals:
-            lease = None
+            lease: Lease | EmptyQueue | None = None
             try:
                 if not registered:
                     self._register()
@@ -161,18 +161,29 @@ class Worker:
                 if not unreachable and not self.signals:
                     self.progress.event("unreachable", f"{exc}; retrying", level="warning")
                 unreachable = True
-            if lease is None:
+            if not isinstance(lease, Lease):
+                empty = lease or EmptyQueue()  # None: the server could not be reached
+                coming = empty.work_coming
+                if coming and not waiting:
+                    self.progress.event("waiting", f"queue empty; {empty.running} trials "
+                                        "still running in the studies served, waiting for "
+                                        "the work they open")
+                waiting = coming
+                if coming:  # a stage is ending: its next stage is work, not idleness
+                    idle_since = time.monotonic()
                 idle = time.monotonic() - idle_since
                 if o.idle_exit is not None and idle >= o.idle_exit:
                     self.progress.event("idle_exit", f"no work for {idle:.0f}s; exiting")
                     return
                 delay = poll_delay(polls, o.poll_max)
+                if coming and empty.retry_after is not None:
+                    delay = min(delay, empty.retry_after)
                 if o.idle_exit is not None:
                     delay = min(delay, o.idle_exit - idle + 0.01)
                 polls += 1
                 self.stopping.wait(delay)
                 continue
-            polls = 0
+            polls, waiting = 0, False
             self._run_trial(lease)
             self.trials += 1
             idle_since = time.monotonic()
@@ -189,7 +200,7 @@ class Worker:
                 raise Fatal(f"the server refused this worker: {exc}") from None
             raise Fatal(f"cannot register: {exc}") from None
 
-    def _claim(self) -> Lease | None:
+    def _claim(self) -> Lease | EmptyQueue:
         try:
             return Lease.claim(self.api, self.options.name, list(self.options.studies),
                                on_lost=self._lease_lost, on_warning=self._heartbeat_warning)

@@ -25,11 +25,11 @@ from app.schemas import (
     timestamp,
 )
 from app.services import trials
+from hpsearch.wire import RUNNING_HEADER
 
 router = APIRouter(prefix="/trials", tags=["trials"])
 
 
-RUNNING_HEADER = "Hpsearch-Running"
 # How soon to ask again while a stage's tail runs: the next stage opens when it ends.
 WORK_COMING_RETRY_SECONDS = 1
 
