@@ -4,6 +4,7 @@ pruning, failures, a stolen lease, ask/tell, optimize and the results as data.""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from app.db import normalize_url
 from hpsearch.lease import Lease
 from hpsearch.trial import LEFT_EARLY
 from tests import sdk_helpers
-from tests.conftest import ServerProcess, custom_spec
+from tests.conftest import BACKENDS, ServerProcess, custom_spec, make_database
 
 pytestmark = pytest.mark.slow  # a real server process per test
 NO_PRUNING = {"rule": "none"}
@@ -31,8 +32,18 @@ def trial_detail(server: ServerProcess, trial_id: int) -> dict[str, Any]:
     return httpx.get(f"{server.url}/api/v1/trials/{trial_id}").json()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per backend for the module: every test works on studies of its own."""
+    for url in make_database(request.param, tmp_path_factory.mktemp("sdk")):
+        srv = ServerProcess(url, env={"HPSEARCH_LEASE_SECONDS": "30"}).start()
+        yield srv
+        srv.stop()
+
+
 @pytest.fixture
-def client(server: ServerProcess) -> Any:
+def client(server: ServerProcess) -> Iterator[hpsearch.Client]:
     with hpsearch.connect(server.url, name="sdk") as c:
         yield c
 
@@ -143,13 +154,13 @@ def expire_lease(database_url: str, trial_id: int) -> None:
     engine.dispose()
 
 
-def test_a_stolen_lease_stops_the_first_client_and_writes_nothing(server, database_url):
+def test_a_stolen_lease_stops_the_first_client_and_writes_nothing(server):
     with hpsearch.connect(server.url, name="first") as first, \
             hpsearch.connect(server.url, name="second") as second:
         study = first.create_study(spec(trials=1, epochs=3))
         mine = study.ask()
         assert mine is not None and mine.report(1, val_accuracy=0.3) is False
-        expire_lease(database_url, mine.id)
+        expire_lease(server.database_url, mine.id)
         theirs = second.study(study.id).ask(timeout=10)
         assert theirs is not None and theirs.id == mine.id and theirs.attempt == 2
         assert mine.report(2, val_accuracy=0.99) is True  # 409: stop, nothing stored
@@ -253,10 +264,11 @@ def test_leaderboard_ranks_and_pages(server, client):
 
 
 def test_a_bad_spec_is_refused_naming_the_field_and_nothing_is_stored(server, client):
+    before = client.studies()
     with pytest.raises(hpsearch.ApiError, match=r"stages\.0\.trials") as exc:
-        client.create_study(custom_spec(stages=[{"trials": 0, "epochs": 1}]))
+        client.create_study(custom_spec(name="refused", stages=[{"trials": 0, "epochs": 1}]))
     assert exc.value.status == 422
-    assert client.studies() == []
+    assert client.studies() == before
 
 
 def test_create_study_reads_the_clis_yaml(server, client, tmp_path):
@@ -283,7 +295,7 @@ def test_report_checks_its_arguments(server, client):
 
 
 def test_lease_claim_is_none_on_an_empty_queue(server, client):
-    client.create_study(spec(trials=1))
-    lease = Lease.claim(client.api, "w")
+    study = client.create_study(spec(trials=1))
+    lease = Lease.claim(client.api, "w", [study.id])
     assert lease is not None and lease.task.early_abort.enabled
-    assert Lease.claim(client.api, "w") is None
+    assert Lease.claim(client.api, "w", [study.id]) is None
