@@ -77,16 +77,22 @@ CASES = [
 ]
 
 
-def hpsearch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
-    """Return a function running one epoch of the hpsearch trainer's mini-batch loop."""
-    config = TrainConfig(
+def case_config(case: Case, **extra: Any) -> TrainConfig:
+    """The case's network, trained with SGD momentum and L2 as on the PyTorch side."""
+    return TrainConfig(
         hidden_sizes=case.dims[1:-1],
         batchnorm=case.batchnorm,
         reg=REG,
         optimizer="momentum",
         learning_rate=LEARNING_RATE,
         momentum=MOMENTUM,
+        **extra,
     )
+
+
+def hpsearch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """Return a function running one epoch of the hpsearch trainer's mini-batch loop."""
+    config = case_config(case)
     rng = np.random.default_rng(0)
     model = MLP(case.dims[0], case.dims[-1], config, rng)
     state = {"learning_rate": LEARNING_RATE, "momentum": MOMENTUM}
@@ -108,17 +114,7 @@ def hpsearch_run(
     n_val = case.n // 10
     data = Dataset(X[n_val:], y[n_val:], X[:n_val], y[:n_val], None, None, case.dims[-1],
                    "random")
-    config = TrainConfig(
-        hidden_sizes=case.dims[1:-1],
-        batchnorm=case.batchnorm,
-        reg=REG,
-        optimizer="momentum",
-        learning_rate=LEARNING_RATE,
-        momentum=MOMENTUM,
-        batch_size=case.batch,
-        epochs=epochs,
-        stall_epochs=0,
-    )
+    config = case_config(case, batch_size=case.batch, epochs=epochs, stall_epochs=0)
 
     def run() -> None:
         result = train_fn(config, data)
