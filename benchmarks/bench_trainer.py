@@ -12,21 +12,29 @@ input gradient, so a network dominated by its first layer can come in under the 
 
 ``--whole EPOCHS`` times whole ``train()`` runs instead, hpsearch only: the epochs plus what
 the worker does around them (schedule, per-epoch metrics and diagnostics, best weights).
+``--against FILE`` pairs each of those runs with one of another version of the trainer (a
+refactoring's before and after, side by side on a busy machine: a pair shares its load).
 
     .venv/bin/pip install torch   # benchmark-only extra, never imported by worker code
     .venv/bin/python benchmarks/bench_trainer.py [--repeats 5] [--only NAME] [--threads N]
     .venv/bin/python benchmarks/bench_trainer.py --whole 3 [--repeats 5]
+    git show REV:worker/nn/trainer.py > /tmp/trainer_rev.py
+    .venv/bin/python benchmarks/bench_trainer.py --whole 3 --against /tmp/trainer_rev.py \
+        --threads 1 --clock cpu
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,6 +47,10 @@ from worker.nn.optim import UPDATE_RULES
 from worker.nn.trainer import DivergenceGuard, MiniBatchLoop, train
 
 LEARNING_RATE, MOMENTUM, REG = 1e-3, 0.9, 5e-4
+TrainFn = Callable[[TrainConfig, Dataset], Any]
+# cpu: this process's CPU seconds, steadier than wall time on a shared machine (with
+# --threads 1, so that no idle BLAS thread spins)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 PAUSE_S = 0.3  # lets the other library's idle worker threads stop spinning
 
 
@@ -65,16 +77,22 @@ CASES = [
 ]
 
 
-def hpsearch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
-    """Return a function running one epoch of the hpsearch trainer's mini-batch loop."""
-    config = TrainConfig(
+def case_config(case: Case, **extra: Any) -> TrainConfig:
+    """The case's network, trained with SGD momentum and L2 as on the PyTorch side."""
+    return TrainConfig(
         hidden_sizes=case.dims[1:-1],
         batchnorm=case.batchnorm,
         reg=REG,
         optimizer="momentum",
         learning_rate=LEARNING_RATE,
         momentum=MOMENTUM,
+        **extra,
     )
+
+
+def hpsearch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """Return a function running one epoch of the hpsearch trainer's mini-batch loop."""
+    config = case_config(case)
     rng = np.random.default_rng(0)
     model = MLP(case.dims[0], case.dims[-1], config, rng)
     state = {"learning_rate": LEARNING_RATE, "momentum": MOMENTUM}
@@ -88,47 +106,62 @@ def hpsearch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], Non
     return run
 
 
-def hpsearch_run(case: Case, X: np.ndarray, y: np.ndarray, epochs: int) -> Callable[[], None]:
-    """Return a function running ``train()`` for ``epochs`` epochs (a tenth of the examples
-    held out for validation, no stall abort: the labels are random)."""
+def hpsearch_run(
+    case: Case, X: np.ndarray, y: np.ndarray, epochs: int, train_fn: TrainFn = train
+) -> Callable[[], None]:
+    """Return a function running ``train_fn`` (``train()``) for ``epochs`` epochs (a tenth
+    of the examples held out for validation, no stall abort: the labels are random)."""
     n_val = case.n // 10
     data = Dataset(X[n_val:], y[n_val:], X[:n_val], y[:n_val], None, None, case.dims[-1],
                    "random")
-    config = TrainConfig(
-        hidden_sizes=case.dims[1:-1],
-        batchnorm=case.batchnorm,
-        reg=REG,
-        optimizer="momentum",
-        learning_rate=LEARNING_RATE,
-        momentum=MOMENTUM,
-        batch_size=case.batch,
-        epochs=epochs,
-        stall_epochs=0,
-    )
+    config = case_config(case, batch_size=case.batch, epochs=epochs, stall_epochs=0)
 
     def run() -> None:
-        result = train(config, data)
+        result = train_fn(config, data)
         assert result.state == "completed", result.reason
 
     return run
 
 
+def other_train(path: str) -> TrainFn:
+    """``train`` of another version of worker/nn/trainer.py (e.g. `git show REV:...`)."""
+    spec = importlib.util.spec_from_file_location("other_trainer", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return cast(TrainFn, module.train)
+
+
 def whole_runs(args: argparse.Namespace) -> None:
-    """The ``--whole`` table: best (median) seconds of a ``train()`` run per case."""
-    runs = f"train() x {args.whole} epochs s"
-    print(f"| {'config':<17} | {'N':>6} | {'batch':>5} | {runs:>26} |")
-    print(f"|{'-' * 19}|{'-' * 8}|{'-' * 7}|{'-' * 28}|")
+    """The ``--whole`` table: best (median) seconds of a ``train()`` run per case; with
+    ``--against``, this trainer and the other one in pairs, alternating which goes first."""
+    sides = {"this": train, **({"other": other_train(args.against)} if args.against else {})}
+    runs = f"train() x {args.whole} epochs {'CPU ' if args.clock == 'cpu' else ''}s"
+    cols = "".join(f" {f'{name}: {runs}':>34} |" for name in sides)
+    wins = f" {'this faster':>11} |" if len(sides) == 2 else ""
+    print(f"| {'config':<17} | {'N':>6} | {'batch':>5} |{cols}{wins}")
+    print(f"|{'-' * 19}|{'-' * 8}|{'-' * 7}|" + f"{'-' * 36}|" * len(sides)
+          + (f"{'-' * 13}|" if wins else ""))
     for case in CASES:
         if args.only and case.name != args.only:
             continue
         rng = np.random.default_rng(1)
         X = rng.standard_normal((case.n, case.dims[0]), dtype=np.float32)
         y = rng.integers(0, case.dims[-1], case.n)
-        run = hpsearch_run(case, X, y, args.whole)
-        run()  # warm-up
-        times = [timed(run) for _ in range(args.repeats)]
-        cell = f"{min(times):.3f} ({statistics.median(times):.3f})"
-        print(f"| {case.name:<17} | {case.n:>6} | {case.batch:>5} | {cell:>26} |", flush=True)
+        fns = {name: hpsearch_run(case, X, y, args.whole, fn) for name, fn in sides.items()}
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        for run in fns.values():
+            run()  # warm-up
+        for rep in range(args.repeats):
+            for name in list(fns) if rep % 2 == 0 else list(fns)[::-1]:
+                times[name].append(timed(fns[name], CLOCKS[args.clock]))
+        cells = "".join(f" {f'{min(t):.3f} ({statistics.median(t):.3f})':>34} |"
+                        for t in times.values())
+        if wins:
+            won = sum(a < b for a, b in zip(times["this"], times["other"], strict=True))
+            cells += f" {f'{won}/{args.repeats}':>11} |"
+        print(f"| {case.name:<17} | {case.n:>6} | {case.batch:>5} |{cells}", flush=True)
 
 
 def torch_epoch(case: Case, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
@@ -185,11 +218,11 @@ def matmul_rates(size: int = 2048, repeats: int = 5) -> tuple[float, float]:
     return flops / best_np, flops / best_torch
 
 
-def timed(run: Callable[[], None]) -> float:
+def timed(run: Callable[[], None], clock: Callable[[], float] = time.perf_counter) -> float:
     time.sleep(PAUSE_S)
-    start = time.perf_counter()
+    start = clock()
     run()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main() -> None:
@@ -201,6 +234,10 @@ def main() -> None:
     )
     parser.add_argument("--whole", type=int, metavar="EPOCHS",
                         help="time whole train() runs of EPOCHS epochs instead (hpsearch only)")
+    parser.add_argument("--against", metavar="TRAINER_PY",
+                        help="with --whole: pair each run with another worker/nn/trainer.py")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="with --whole: wall time, or this process's CPU time")
     args = parser.parse_args()
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)

@@ -188,6 +188,7 @@ class Solver:
         self.best: ModelState | None = None
         self.best_metrics: dict[str, Any] = {}
         self.last_loss: float | None = None
+        self._outputs: list[Array] = []
 
     def run(self, on_epoch: OnEpoch | None) -> TrainResult:
         """Train epoch after epoch until the last, an abort, or ``on_epoch`` says stop."""
@@ -231,6 +232,9 @@ class Solver:
         """Accuracies, losses and (when monitored) the per-layer diagnostics of an epoch."""
         model, before = self.model, self.before
         outputs: list[Array] = []  # activations of the first STATS_SAMPLE examples
+        # the last epoch's are let go only now, right before these take their memory: freed
+        # before the steps, that memory goes back to the system, to be faulted in again
+        self._outputs = outputs
         train_acc, _ = model.evaluate(
             self.X_sample, self.y_sample, STATS_SAMPLE,
             record=outputs if before is not None else None,
