@@ -20,7 +20,7 @@ from tests.conftest import REPO, ServerProcess, custom_spec
 pytestmark = pytest.mark.slow
 
 ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef0123456789"
-MAX_EXAMPLES = 25  # per operation and phase
+MAX_EXAMPLES = 40  # per operation and phase
 PHASES = "examples,coverage,fuzzing,stateful"
 CHECKS = "not_a_server_error,response_schema_conformance"
 
