@@ -49,8 +49,8 @@ def test_the_api_survives_property_based_fuzzing(database_url: str, tmp_path: Pa
              "--phases", PHASES, "--max-examples", str(MAX_EXAMPLES),
              "--generation-deterministic", "--workers", "1", "--request-timeout", "30",
              "--no-color", "--report", "json", "--report-json-path", str(report_path)],
-            cwd=REPO, capture_output=True, text=True, timeout=1200,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks",
+            cwd=tmp_path, capture_output=True, text=True, timeout=1200,  # its cache goes there
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(REPO),
                  "FUZZ_ADMIN_TOKEN_ID": str(admin["id"])},
         )
         elapsed = time.monotonic() - started
