@@ -18,6 +18,8 @@ MAX_JSON_DEPTH = 32
 # with a narrower range is a pydantic ``StrictInt`` with its own ``Field(ge=..., le=...)``
 # (a Field given as default replaces the constraints of an Annotated type).
 Int32 = Annotated[int, Strict(), Field(ge=INT32_MIN, le=INT32_MAX)]
+# An integer of a JSON value the server compares or sorts: 64 bits at most.
+Int64 = Annotated[int, Strict(), Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 # An integer a float holds exactly: search-space bounds, which are sampled as floats.
 ExactInt = Annotated[int, Strict(), Field(ge=-EXACT_FLOAT_INT, le=EXACT_FLOAT_INT)]
 

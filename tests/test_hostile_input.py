@@ -289,3 +289,15 @@ def test_a_report_beyond_epochs_with_a_stale_token_is_still_409(client):
     task = running_trial(client, epochs=3)
     body = {"lease_token": "stale", "step": 99, "metrics": {}}
     assert client.post(f"/api/v1/trials/{task['id']}/report", json=body).status_code == 409
+
+
+@pytest.mark.parametrize("param", [
+    f'{{"type": "choice", "values": [1, {NUMBER_401_DIGITS}]}}',
+    f'{{"type": "fixed", "value": {NUMBER_401_DIGITS}}}',
+])
+def test_choices_beyond_64_bits_are_422(client, param):
+    text = json.dumps(custom_spec()).replace(
+        '"x": {"type": "uniform", "low": 0.0, "high": 1.0}', f'"x": {param}')
+    detail = errors(post_raw(client, STUDIES, text))
+    assert any(e["loc"][:3] == ["body", "space", "x"] for e in detail), detail
+    assert no_studies(client)

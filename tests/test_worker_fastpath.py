@@ -32,7 +32,8 @@ def test_openapi_documents_the_models_and_no_extra_parameters(client):
         assert schema == {"$ref": f"#/components/schemas/{model}"}
         assert [p["name"] for p in op["parameters"]] == ["trial_id"]
     op = paths["/api/v1/trials/claim"]["post"]
-    assert "parameters" not in op and set(op["responses"]) == {"200", "204", "422"}
+    assert "parameters" not in op
+    assert set(op["responses"]) == {"200", "204", "401", "403", "413", "422", "503"}
     schema = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/TrialTask"}
 

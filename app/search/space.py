@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
-from hpsearch.bounds import ExactInt
+from hpsearch.bounds import ExactInt, Int64
 
 MAX_PARAMS = 64
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 UNIFORM_SPAN_WARNING = 100.0
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-Scalar = str | int | float | bool
+Scalar = str | Int64 | float | bool
 
 
 class _Param(BaseModel):

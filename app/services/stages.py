@@ -183,7 +183,7 @@ def close_if_done(session: Session, stage_id: int) -> None:
     stage = session.get(Stage, stage_id, populate_existing=True)
     if stage is None or stage.state != "open":
         return
-    if stage.budget is not None and top_up(session, stage, session.get_one(Study, stage.study_id)):
+    if stage.budget is not None and top_up(session, stage):
         return
     if has_active(session, stage_id):
         return
@@ -191,7 +191,7 @@ def close_if_done(session: Session, stage_id: int) -> None:
     advance(session, study, stage)
 
 
-def top_up(session: Session, stage: Stage, study: Study) -> bool:
+def top_up(session: Session, stage: Stage, study: Study | None = None) -> bool:
     """Queue more trials for a budget stage whose queue is down to half a window; True if
     it did.
 
@@ -206,7 +206,10 @@ def top_up(session: Session, stage: Stage, study: Study) -> bool:
         select(Trial.id).where(Trial.stage_id == stage.id, Trial.state == "queued")
         .limit(QUEUE_WINDOW // 2).subquery())) or 0)
     room = min(QUEUE_WINDOW - queued, MAX_STAGE_TRIALS - stage.n_trials)
-    if queued >= QUEUE_WINDOW // 2 or room <= 0 or study.state == "cancelled":
+    if queued >= QUEUE_WINDOW // 2 or room <= 0:
+        return False
+    study = study or session.get_one(Study, stage.study_id)
+    if study.state == "cancelled":
         return False
     active = Trial.state.in_(ACTIVE_STATES)
     committed = session.scalar(
