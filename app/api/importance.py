@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from app.api.params import Id
 from app.deps import CanRead, DbDep
 from app.services.importance import study_importance
 
@@ -33,7 +34,7 @@ class StudyImportance(BaseModel):
 
 
 @router.get("/studies/{study_id}/importance", dependencies=[CanRead])
-def importance(study_id: int, db: DbDep) -> StudyImportance:
+def importance(study_id: Id, db: DbDep) -> StudyImportance:
     """Parameter importance over the whole study and per stage (completed trials)."""
     with db.read() as session:
         return StudyImportance(**study_importance(session, study_id))

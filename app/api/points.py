@@ -75,7 +75,7 @@ def points(
 
 @router.get("/studies/{study_id}/curves", dependencies=[CanRead],
             response_model=StudyCurves)
-def curves(study_id: int, db: DbDep, since: float | None = SINCE) -> Response:
+def curves(study_id: Id, db: DbDep, since: float | None = SINCE) -> Response:
     """Every trial's per-step objective (intermediate values), as columns."""
     _check(since)
     with db.read() as session:
