@@ -3,8 +3,9 @@
 uvicorn's supervisor process starts the N server processes and hands them the listening
 socket. Killed with SIGKILL, it cannot stop them, and they would keep serving the port
 with nobody to restart or stop them. Each server process therefore asks for SIGTERM when
-its parent dies (Linux: ``prctl(PR_SET_PDEATHSIG)``) or, elsewhere, watches its parent
-pid from a thread; SIGTERM is uvicorn's graceful shutdown, which closes the socket first.
+its parent dies (Linux: ``prctl(PR_SET_PDEATHSIG)``) or, on other POSIX systems, watches
+from a thread for its parent pid to change (an orphan is re-parented); SIGTERM is
+uvicorn's graceful shutdown, which closes the listening socket first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 SUPERVISOR_ENV = "HPSEARCH_SUPERVISOR_PID"
 PR_SET_PDEATHSIG = 1
@@ -36,12 +38,10 @@ def _ask_kernel() -> bool:
 
 
 def _watch(parent_pid: int) -> None:
-    """Portable fallback: poll the parent pid; an orphan is re-parented, so it changes."""
-    stopped = threading.Event()
-    while not stopped.wait(POLL_SECONDS):
-        if os.getppid() != parent_pid:
-            _terminate()
-            return
+    """The fallback: poll the parent pid, which changes when this process is orphaned."""
+    while os.getppid() == parent_pid:
+        time.sleep(POLL_SECONDS)
+    _terminate()
 
 
 def _terminate() -> None:

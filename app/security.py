@@ -136,10 +136,11 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        problem = foreign_request(scope, headers)
-        if problem is not None and server_is_open(scope):
-            await refuse(send, 403, problem)
-            return
+        if server_is_open(scope):
+            problem = foreign_request(scope, headers)
+            if problem is not None:
+                await refuse(send, 403, problem)
+                return
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await refuse(send, 413, self._too_large())
