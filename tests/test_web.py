@@ -93,7 +93,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A server with auth on and a two-stage digits study, trained to the end."""
     token = "hps_" + secrets.token_hex(12)
     db = tmp_path_factory.mktemp("web") / "web.db"
-    server = ServerProcess(f"sqlite:///{db}", env={"HPSEARCH_ADMIN_TOKEN": token}).start()
+    # leases outlast the module, so a trial a test leaves running stays running
+    server = ServerProcess(f"sqlite:///{db}", env={"HPSEARCH_ADMIN_TOKEN": token,
+                                                   "HPSEARCH_LEASE_SECONDS": "3600"}).start()
     http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
                         timeout=120)
     try:
