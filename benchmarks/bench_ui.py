@@ -204,8 +204,9 @@ def run(kind: str, trials: int, live_seconds: float) -> dict[str, Any]:
             # endpoint's overlap window, so a delta carries only what changed
             time.sleep(OVERLAP_S + 1)
             numbers = {"db": kind, "trials": trials, "fill_s": fill_s,
-                       **endpoint_numbers(http, study)}
+                       "load_before": os.getloadavg()[0], **endpoint_numbers(http, study)}
         numbers.update(browser_numbers(base, study, live_seconds))
+        numbers["load_after"] = os.getloadavg()[0]  # the machine is shared: say how busy
         return numbers
     finally:
         proc.terminate()

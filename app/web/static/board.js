@@ -24,19 +24,42 @@ function columns() {
   ];
 }
 
+let ranking = { version: -1, sorted: null, ids: null }; // see objectiveRank
+
+/** First index in the sorted array a whose value is >= v (or > v with `after`). */
+function bound(a, v, after) {
+  let [lo, hi] = [0, a.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < v || (after && a[mid] === v)) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
 /** A trial's rank by the objective among every trial of the study that has one (ties by
- *  trial id, as the server ranks), whatever the table is sorted or filtered by. */
+ *  trial id, as the server ranks), whatever the table is sorted or filtered by. The sorted
+ *  objectives and the ids per objective value are built once per change of the points. */
 function objectiveRank(trialId) {
   const at = points.at.get(trialId);
   const mine = at === undefined ? null : points.objective[at];
   if (mine === null) return null;
-  const better = study.direction === "maximize" ? (v) => v > mine : (v) => v < mine;
-  let rank = 1;
-  for (let i = 0; i < points.objective.length; i++) {
-    const v = points.objective[i];
-    if (v !== null && (better(v) || (v === mine && points.trial_id[i] < trialId))) rank++;
+  if (ranking.version !== points.version) {
+    const ids = new Map(); // objective -> trial ids in ascending order
+    for (let i = 0; i < points.size; i++) {
+      const v = points.objective[i];
+      if (v === null) continue;
+      const list = ids.get(v);
+      if (list) list.push(points.trial_id[i]); else ids.set(v, [points.trial_id[i]]);
+    }
+    ranking = { version: points.version, sorted: Float64Array.from(ids.keys()).sort(), ids };
+    ranking.counts = new Float64Array(ranking.sorted.length + 1); // trials below each value
+    ranking.sorted.forEach((v, k) => { ranking.counts[k + 1] = ranking.counts[k] + ids.get(v).length; });
   }
-  return rank;
+  const { sorted, counts, ids } = ranking;
+  const k = bound(sorted, mine, false);
+  const better = study.direction === "maximize" ? counts[sorted.length] - counts[k + 1]
+                                                : counts[k];
+  return better + bound(ids.get(mine), trialId, false) + 1;
 }
 
 function sortBy(key) {

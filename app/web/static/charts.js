@@ -185,16 +185,15 @@ function drawPoints(u, cfg) {
   ctx.clip();
   ctx.lineWidth = 1.2 * px;
   ctx.setLineDash([]);
-  for (const gi of cfg.order ?? cfg.groups.map((_, i) => i)) {
+  const order = (cfg.order ?? cfg.groups.map((_, i) => i)).filter((gi) => u.series[gi + 1].show);
+  if (many) { // thousands: filled squares straight into pixels (fillRect each is slow)
+    blitSquares(ctx, u.bbox, Math.max(1, Math.round(r)), xs, ys, cfg.group,
+                order.filter((gi) => cfg.groups[gi].fill !== "none")
+                  .map((gi) => [gi, rgba(cfg.groups[gi].fill ?? cfg.groups[gi].color)]));
+  }
+  for (const gi of order) {
     const g = cfg.groups[gi];
-    if (!u.series[gi + 1].show) continue;
-    if (many && g.fill !== "none") { // thousands: one filled square each, no path
-      ctx.fillStyle = g.fill ?? g.color;
-      for (let i = 0; i < n; i++) {
-        if (cfg.group[i] === gi) ctx.fillRect(xs[i] - r, ys[i] - r, 2 * r, 2 * r);
-      }
-      continue;
-    }
+    if (many && g.fill !== "none") continue;
     const path = new Path2D();
     for (let i = 0; i < n; i++) {
       if (cfg.group[i] !== gi) continue;
@@ -213,6 +212,51 @@ function drawPoints(u, cfg) {
     ctx.stroke(path);
   }
   ctx.restore();
+}
+
+const colorCache = new Map();
+
+/** A CSS colour as [r, g, b, a] (0-255, a 0-1), read back from a 1-pixel canvas. */
+function rgba(css) {
+  if (!colorCache.has(css)) {
+    const ctx = h("canvas", { width: 1, height: 1 }).getContext("2d", { willReadFrequently: true });
+    ctx.fillStyle = css;
+    ctx.fillRect(0, 0, 1, 1);
+    const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
+    colorCache.set(css, [r, g, b, a / 255]);
+  }
+  return colorCache.get(css);
+}
+
+/** Squares of half-size r (canvas px) at (xs, ys), blended "source-over" group by group
+ *  into an image of the plot area, then drawn over what the canvas already holds. */
+function blitSquares(ctx, bbox, r, xs, ys, group, groups) {
+  const [w, hgt] = [Math.ceil(bbox.width), Math.ceil(bbox.height)];
+  if (w <= 0 || hgt <= 0 || !groups.length) return;
+  const img = new ImageData(w, hgt);
+  const d = img.data;
+  for (const [gi, [cr, cg, cb, ca]] of groups) {
+    for (let i = 0; i < xs.length; i++) {
+      if (group[i] !== gi) continue;
+      const x0 = Math.max(0, Math.round(xs[i] - bbox.left) - r);
+      const y0 = Math.max(0, Math.round(ys[i] - bbox.top) - r);
+      const x1 = Math.min(w, x0 + 2 * r);
+      const y1 = Math.min(hgt, y0 + 2 * r);
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0, k = (y * w + x0) * 4; x < x1; x++, k += 4) {
+          const da = d[k + 3] / 255;
+          const oa = ca + da * (1 - ca);
+          d[k] = (cr * ca + d[k] * da * (1 - ca)) / oa;
+          d[k + 1] = (cg * ca + d[k + 1] * da * (1 - ca)) / oa;
+          d[k + 2] = (cb * ca + d[k + 2] * da * (1 - ca)) / oa;
+          d[k + 3] = oa * 255;
+        }
+      }
+    }
+  }
+  const off = h("canvas", { width: w, height: hgt });
+  off.getContext("2d").putImageData(img, 0, 0);
+  ctx.drawImage(off, bbox.left, bbox.top);
 }
 
 /**

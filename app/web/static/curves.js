@@ -96,6 +96,20 @@ function curvesChart(el, store, points, study, describe, href) {
       ctx.strokeStyle = CURVE_STATES[g].color;
       ctx.stroke(path);
     }
+    if (u.series[1].show) { // where each greyed trial stopped: a cross on top of the rest
+      const r = 3 * uPlot.pxRatio;
+      const path = new Path2D();
+      for (const line of lines) {
+        if (line.group !== 0) continue;
+        const k = line.xs.length - 1;
+        const [px, py] = [u.valToPos(line.xs[k], "x", true), u.valToPos(line.ys[k], "y", true)];
+        path.moveTo(px - r, py - r); path.lineTo(px + r, py + r);
+        path.moveTo(px - r, py + r); path.lineTo(px + r, py - r);
+      }
+      ctx.strokeStyle = "rgba(55, 65, 81, 0.8)";
+      ctx.lineWidth = 1.2 * uPlot.pxRatio;
+      ctx.stroke(path);
+    }
     if (hovered) {
       const [line] = hovered;
       ctx.strokeStyle = "#111827";
