@@ -338,9 +338,8 @@ class PickOut(ConfirmOut):
     """The study's pick: the confirmed candidate with the best mean, and why."""
 
     trial_id: int
-    number: int
-    params: dict[str, Any]
     reason: str = Field(..., description='e.g. "best mean of 3 runs"')
+    trial: LeaderboardRow = Field(..., description="The picked trial as the leaderboard shows it")
 
 
 class StudyDetail(StudySummary):
@@ -506,3 +505,4 @@ class TokenCreated(TokenOut):
 
 
 EnqueueItem.model_rebuild()
+PickOut.model_rebuild()

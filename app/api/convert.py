@@ -16,7 +16,7 @@ from app.schemas import (
     timestamp,
 )
 from app.search.confirm import Confirmed
-from app.services.confirmation import Confirmation
+from app.services.confirmation import Confirmation, Picked
 from app.services.leaderboard import RankedBy
 
 KEY_METRICS = ("val_accuracy", "train_accuracy", "test_accuracy", "train_loss", "val_loss",
@@ -79,10 +79,12 @@ def confirm_out(c: Confirmed, conf: Confirmation) -> ConfirmOut:
     )
 
 
-def pick_out(conf: Confirmation, t: Trial) -> PickOut:
+def pick_out(picked: Picked) -> PickOut:
+    conf, t = picked.confirmation, picked.trial
     assert conf.pick is not None and conf.reason is not None
     return PickOut(**confirm_out(conf.pick, conf).model_dump(), trial_id=t.id,
-                   number=t.number, params=t.params, reason=conf.reason)
+                   reason=conf.reason,
+                   trial=leaderboard_row(picked.rank, t, picked.ranked_by, conf))
 
 
 def leaderboard_row(

@@ -41,7 +41,7 @@ def _detail(db: Database, study_id: int) -> StudyDetail:
         picked = study_pick(session, study)
         return StudyDetail(
             **summary.model_dump(),
-            pick=convert.pick_out(*picked) if picked else None,
+            pick=convert.pick_out(picked) if picked else None,
             spec=study.spec,
             stages=stages,
             warning_list=warnings,

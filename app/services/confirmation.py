@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.models import Stage, Study, Trial
 from app.search.confirm import Confirmed, confirmed, pick, pick_reason
 from app.search.trials import TrialOutcome
+from app.services.leaderboard import RankedBy, rank_in_study
 from app.services.stages import ACTIVE_STATES, OUTCOME_COLUMNS, confirm_policy, outcome_of
 
 
@@ -58,9 +60,20 @@ def confirmation(session: Session, study: Study) -> Confirmation | None:
     return Confirmation(index, stage.epochs, {s.candidate: s for s in summaries}, chosen)
 
 
-def study_pick(session: Session, study: Study) -> tuple[Confirmation, Trial] | None:
+class Picked(NamedTuple):
+    """The study's pick: its confirmation, the trial, and the trial's leaderboard rank."""
+
+    confirmation: Confirmation
+    trial: Trial
+    rank: int
+    ranked_by: RankedBy
+
+
+def study_pick(session: Session, study: Study) -> Picked | None:
     """The study's confirmation with its picked trial, once there is a pick."""
     conf = confirmation(session, study)
     if conf is None or conf.pick is None:
         return None
-    return conf, session.get_one(Trial, conf.pick.candidate)
+    trial = session.get_one(Trial, conf.pick.candidate)
+    return Picked(conf, trial, rank_in_study(session, trial),
+                  RankedBy(study.name, study.metric, study.maximize))

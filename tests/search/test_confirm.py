@@ -7,8 +7,8 @@ import pytest
 
 from app.search.confirm import (
     CONFIRM_SHARE,
-    ConfirmPolicy,
     Confirmed,
+    ConfirmPolicy,
     budget_confirmation,
     candidates,
     confirmation_cost,
