@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app.cli.boards import leaderboard_table
+from app.cli.studies import print_study
 from tests.conftest import custom_spec
 
 EPOCHS = 2
@@ -142,8 +143,11 @@ def test_a_budget_study_confirms_inside_its_budget(client):
     assert study["pick"]["trial_id"] in confirm["source_trial_ids"]
 
 
-def test_the_cli_table_and_the_export_show_mean_spread_and_pick(client):
+def test_the_cli_table_and_the_export_show_mean_spread_and_pick(client, capsys):
     sid, lucky, steady = lucky_and_steady(client)
+    print_study(client.get(f"/api/v1/studies/{sid}").json())
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"pick: trial {steady}, val_accuracy 0.95 ± 0.01 (best mean of 3 runs)" in said
     page = client.get(f"/api/v1/studies/{sid}/leaderboard").json()
     table = leaderboard_table(page, across=False)
     assert table.title.endswith(f"pick: trial {steady} (best mean of 3 runs)")
