@@ -155,7 +155,8 @@ class StudySpec(_Model):
         ge=1,
         le=MAX_BUDGET,
         description="Instead of stages: epochs to train in all, planned as the default "
-        "coarse-to-fine (three stages spending 30%, 30% and 40%, Sobol-sampled, pruned)",
+        "coarse-to-fine (three stages, Sobol-sampled and pruned, spending 30%, 30% and "
+        "40% of what is left after about 12% kept for the confirmation stage that ends it)",
     )
     max_epochs: StrictInt | None = Field(
         None,
