@@ -121,7 +121,7 @@ def test_a_failed_confirmation_run_keeps_its_candidate(client):
     pick = client.get(f"/api/v1/studies/{sid}").json()["pick"]
     assert pick["trial_id"] == steady and pick["runs"] == 2 and pick["unfinished"] == 1
     assert pick["mean"] == pytest.approx((0.95 + 0.94) / 2)
-    assert pick["reason"] == "best mean of 2 runs (1 more did not finish and are left out)"
+    assert pick["reason"] == "best mean of 2 runs (1 more run did not finish and is left out)"
 
 
 def test_a_budget_study_confirms_inside_its_budget(client):

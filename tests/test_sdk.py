@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 import hpsearch
 from app.db import normalize_url
-from hpsearch.lease import Lease
+from hpsearch.lease import EmptyQueue, Lease
 from hpsearch.trial import LEFT_EARLY
 from tests import sdk_helpers
 from tests.conftest import BACKENDS, ServerProcess, custom_spec, make_database
@@ -317,8 +317,9 @@ def test_report_checks_its_arguments(server, client):
     study.tell(trial, 0.5)
 
 
-def test_lease_claim_is_none_on_an_empty_queue(server, client):
+def test_lease_claim_on_an_empty_queue_says_what_still_runs(server, client):
     study = client.create_study(spec(trials=1))
     lease = Lease.claim(client.api, "w", [study.id])
     assert lease is not None and lease.task.early_abort.enabled
-    assert Lease.claim(client.api, "w", [study.id]) is None
+    empty = Lease.claim(client.api, "w", [study.id])
+    assert isinstance(empty, EmptyQueue) and empty.running == 1

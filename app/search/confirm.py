@@ -134,6 +134,8 @@ def pick_reason(chosen: Confirmed) -> str:
     """Why a candidate is the pick, in words."""
     runs = f"{chosen.runs} run{'s' if chosen.runs != 1 else ''}"
     text = f"best mean of {runs}"
-    if chosen.unfinished:
-        text += f" ({chosen.unfinished} more did not finish and are left out)"
+    if chosen.unfinished == 1:
+        text += " (1 more run did not finish and is left out)"
+    elif chosen.unfinished:
+        text += f" ({chosen.unfinished} more runs did not finish and are left out)"
     return text

@@ -78,7 +78,7 @@ def test_a_short_original_does_not_count_and_failed_runs_are_left_out():
     (c,) = confirmed({7: [short, done(0.8, 0.1), failed, aborted, None]}, epochs=20)
     assert c == Confirmed(7, [0.8], unfinished=2, pending=1)
     assert c.std is None and c.mean == 0.8
-    assert pick_reason(c) == "best mean of 1 run (2 more did not finish and are left out)"
+    assert pick_reason(c) == "best mean of 1 run (2 more runs did not finish and are left out)"
 
 
 def test_no_finished_run_no_pick():
