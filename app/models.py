@@ -88,6 +88,8 @@ class Trial(Base):
     number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     origin: Mapped[str] = mapped_column(String(16), default="sampled")
+    # a confirmation run: the id of the trial whose params it trains again
+    candidate_id: Mapped[int | None] = mapped_column(Integer)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     epochs: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.search.confirm import ConfirmPolicy
 from app.search.pruning import PruningPolicy
 from app.search.refine import RefinePolicy, default_plan
 from app.search.samplers import SamplerName
@@ -47,6 +48,7 @@ Role = Literal["admin", "submit", "worker", "read"]
 MAX_BUDGET = 10_000_000
 MAX_STAGE_TRIALS = 100_000
 DEFAULT_MAX_EPOCHS = 50
+PLAN_KEYS = ("epochs", "budget", "sampler", "pruning", "confirm")
 EXAMPLE_SPACE: dict[str, Any] = {
     "learning_rate": {"type": "log_uniform", "low": 1e-6, "high": 1e-1},
     "reg": {"type": "log_uniform", "low": 1e-5, "high": 1.0},
@@ -75,7 +77,8 @@ class Objective(_Model):
 
 
 class StageSpec(_Model):
-    """One stage: a number of trials, or a budget of epochs to spend on as many as fit."""
+    """One stage: a number of trials, or a budget of epochs to spend on as many as fit; or,
+    last, a confirmation of the search's top candidates."""
 
     trials: StrictInt | None = Field(
         None, ge=1, le=MAX_STAGE_TRIALS, description="Trials to sample"
@@ -87,16 +90,37 @@ class StageSpec(_Model):
         description="Instead of trials: epochs to train in this stage (aborted and pruned "
         "trials count what they ran); trials are sampled until it is spent",
     )
-    epochs: StrictInt = Field(..., ge=1, le=100_000, description="Epochs per trial (at most)")
+    epochs: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Epochs per trial (at most); required, except that a confirmation "
+        "stage defaults to the stage before it",
+    )
     sampler: SamplerName | None = Field(None, description="Defaults to the study's sampler")
     pruning: PruningPolicy | None = Field(
         None, description="Defaults to median pruning for stages longer than 2 epochs"
     )
+    confirm: ConfirmPolicy | None = Field(
+        None,
+        description="Instead of trials or budget: train the search's top candidates again "
+        "(fresh seeds, full length, no pruning); the study's pick is the best mean",
+    )
 
     @model_validator(mode="after")
     def _size(self) -> StageSpec:
+        if self.confirm is not None:
+            if self.trials is not None or self.budget is not None:
+                raise ValueError("a confirm stage takes no trials or budget (it trains "
+                                 "confirm.top x confirm.repeats runs)")
+            if self.pruning is not None or self.sampler is not None:
+                raise ValueError("a confirm stage is not pruned or sampled: drop pruning "
+                                 "and sampler")
+            return self
         if (self.trials is None) == (self.budget is None):
             raise ValueError("a stage takes either trials or budget (epochs), exactly one")
+        if self.epochs is None:
+            raise ValueError("epochs: a search stage needs epochs per trial")
         check_budget_trials(self.budget, self.epochs)
         return self
 
@@ -131,7 +155,8 @@ class StudySpec(_Model):
         ge=1,
         le=MAX_BUDGET,
         description="Instead of stages: epochs to train in all, planned as the default "
-        "coarse-to-fine (three stages spending 30%, 30% and 40%, Sobol-sampled, pruned)",
+        "coarse-to-fine (three stages, Sobol-sampled and pruned, spending 30%, 30% and "
+        "40% of what is left after about 12% kept for the confirmation stage that ends it)",
     )
     max_epochs: StrictInt | None = Field(
         None,
@@ -153,15 +178,30 @@ class StudySpec(_Model):
                 raise ValueError("give either stages or budget, not both")
             if self.max_epochs is not None:
                 raise ValueError("max_epochs goes with budget; with stages set each one's epochs")
-            return self
+            return self._confirm_last()
         if self.budget is None:
             raise ValueError("a study needs stages (a list of {trials, epochs}) or a budget")
         max_epochs = self.max_epochs or DEFAULT_MAX_EPOCHS
         self.max_epochs = max_epochs
         self.stages = [
-            StageSpec(**{k: step[k] for k in ("epochs", "budget", "sampler", "pruning")})
+            StageSpec(**{k: step[k] for k in PLAN_KEYS if k in step})
             for step in default_plan(self.budget, max_epochs=max_epochs)
         ]
+        return self
+
+    def _confirm_last(self) -> StudySpec:
+        """A confirmation ends the plan and needs a search before it; it trains as long
+        as the stage before it unless it says otherwise."""
+        stages = self.plan
+        for i, stage in enumerate(stages):
+            if stage.confirm is None:
+                continue
+            if i != len(stages) - 1:
+                raise ValueError(f"stages.{i}.confirm: a confirm stage must be the last")
+            if i == 0:
+                raise ValueError("stages.0.confirm: a confirm stage needs a search stage "
+                                 "before it")
+            stage.epochs = stage.epochs or stages[i - 1].epochs
         return self
 
     @property
@@ -282,7 +322,31 @@ class StudySummary(_Model):
     created_at: datetime | None
 
 
+class ConfirmOut(_Model):
+    """A confirmed candidate's runs: its own when it ran full length, and its repeats."""
+
+    runs: int = Field(..., description="Runs that finished (the mean is over these)")
+    mean: float | None
+    std: float | None = Field(None, description="Sample standard deviation (2+ runs)")
+    min: float | None
+    max: float | None
+    unfinished: int = Field(0, description="Runs that failed or aborted: left out")
+    pending: int = Field(0, description="Runs still queued or running")
+    pick: bool = Field(False, description="This candidate is the study's pick")
+
+
+class PickOut(ConfirmOut):
+    """The study's pick: the confirmed candidate with the best mean, and why."""
+
+    trial_id: int
+    reason: str = Field(..., description='e.g. "best mean of 3 runs"')
+    trial: LeaderboardRow = Field(..., description="The picked trial as the leaderboard shows it")
+
+
 class StudyDetail(StudySummary):
+    pick: PickOut | None = Field(
+        None, description="After confirmation: the candidate with the best mean over its runs"
+    )
     spec: dict[str, Any]
     stages: list[StageOut]
     warning_list: list[WarningOut]
@@ -355,6 +419,7 @@ class TrialOut(_FromRow):
     number: int
     state: TrialState
     origin: str
+    candidate: int | None = column("candidate_id", "candidate")
     params: dict[str, Any]
     epochs: int
     steps: int
@@ -389,6 +454,13 @@ class LeaderboardRow(_Model):
     params: dict[str, Any]
     metrics: dict[str, Any]
     epochs_run: int
+    candidate: int | None = Field(
+        None, description="A confirmation run: the id of the trial whose params it trains again"
+    )
+    confirmed: ConfirmOut | None = Field(
+        None, description="A confirmed candidate: mean and spread over its runs"
+    )
+    pick: str | None = Field(None, description="Why this trial is the study's pick, if it is")
 
 
 class Leaderboard(_Model):
@@ -434,3 +506,4 @@ class TokenCreated(TokenOut):
 
 
 EnqueueItem.model_rebuild()
+PickOut.model_rebuild()

@@ -53,13 +53,16 @@ class TrialResult:
     metrics: dict[str, Any]
     epochs_run: int
     rank: int
+    confirmed: dict[str, Any] | None = None  # a confirmed candidate: runs, mean, std, ...
+    pick: str | None = None  # why this trial is the study's pick, if it is
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TrialResult:
         return cls(id=row["trial_id"], study_id=row["study_id"], number=row["number"],
                    stage=row["stage"], state=row["state"], objective=row["objective"],
                    params=dict(row["params"]), metrics=dict(row["metrics"]),
-                   epochs_run=row["epochs_run"], rank=row["rank"])
+                   epochs_run=row["epochs_run"], rank=row["rank"],
+                   confirmed=row.get("confirmed"), pick=row.get("pick"))
 
 
 class Client:
@@ -229,7 +232,12 @@ class Study:
 
     @property
     def best_trial(self) -> TrialResult | None:
-        """The best completed trial by the study's objective, or None."""
+        """The study's pick once its confirmation has run (the candidate with the best mean
+        over its runs: see ``confirmed`` and ``pick``); otherwise the best completed trial
+        by the objective, or None."""
+        pick = self.client.api.get(f"/api/v1/studies/{self.id}").get("pick")
+        if pick is not None:
+            return TrialResult.from_row(pick["trial"])
         rows = self.leaderboard(limit=1, state="completed")
         return rows[0] if rows else None
 

@@ -48,9 +48,11 @@ def test_a_budget_alone_gets_the_default_plan():
     plan = default_plan(2000, max_epochs=50)
     assert spec.max_epochs == 50
     assert [(s.budget, s.epochs, s.trials) for s in spec.plan] == [
-        (step["budget"], 50, None) for step in plan]
-    assert [s.budget for s in spec.plan] == [600, 600, 800]
-    assert {s.sampler for s in spec.plan} == {"sobol"}
+        (step.get("budget"), 50, None) for step in plan]
+    assert [s.budget for s in spec.plan] == [540, 540, 720, None]
+    assert {s.sampler for s in spec.plan[:3]} == {"sobol"}
+    confirm = spec.plan[3].confirm
+    assert confirm is not None and (confirm.top, confirm.repeats) == (4, 1)
     assert spec.model_dump(mode="json")["stages"][0]["pruning"]["rule"] == "median"
 
 
@@ -125,7 +127,7 @@ def test_trials_that_fail_before_any_epoch_still_use_up_the_budget(client):
 
 
 def test_a_budget_study_runs_three_stages_and_narrows(client):
-    created = client.post("/api/v1/studies", json=budget_spec(budget=60, max_epochs=2))
+    created = client.post("/api/v1/studies", json=budget_spec(budget=70, max_epochs=2))
     assert created.status_code == 201, created.text
     sid = created.json()["id"]
     while (task := claim(client)) is not None:
@@ -133,8 +135,8 @@ def test_a_budget_study_runs_three_stages_and_narrows(client):
     study = client.get(f"/api/v1/studies/{sid}").json()
     assert study["state"] == "completed"
     budgets = [s["budget"] for s in study["stages"]]
-    assert budgets == [18, 18, 24]
-    assert [s["epochs_spent"] for s in study["stages"]] == budgets
+    assert budgets == [19, 19, 24, None]  # the last: 4 candidates confirmed once, 8 epochs
+    assert [s["epochs_spent"] for s in study["stages"]] == [19, 19, 24, 8]
     x0, x1 = study["stages"][0]["space"]["x"], study["stages"][1]["space"]["x"]
     assert x1["high"] - x1["low"] < x0["high"] - x0["low"]
     assert x1["low"] <= 0.3 <= x1["high"]
@@ -163,4 +165,4 @@ def test_the_budget_example_is_a_valid_study():
 
     spec = StudySpec.model_validate(
         yaml.safe_load((REPO / "examples" / "mnist1d_budget.yaml").read_text()))
-    assert [s.budget for s in spec.plan] == [600, 600, 800]
+    assert [s.budget for s in spec.plan] == [540, 540, 720, None]

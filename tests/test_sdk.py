@@ -263,6 +263,29 @@ def test_leaderboard_ranks_and_pages(server, client):
     assert study.best_trial == rows[0]
 
 
+def test_best_trial_is_the_pick_after_confirmation_not_the_luckiest_run(server, client):
+    study = client.create_study(custom_spec(stages=[
+        {"trials": 4, "epochs": 1, "pruning": NO_PRUNING},
+        {"confirm": {"top": 2, "repeats": 2}},
+    ]))
+    search = {0: 0.99, 1: 0.95, 2: 0.5, 3: 0.4}  # trial number 0 is the lucky one
+    lucky: dict[str, Any] = {}
+    for trial in study.trials():
+        with trial:
+            if trial.stage == 0:
+                score = search[trial.number]
+                if trial.number == 0:
+                    lucky.update(trial.params)
+            else:
+                score = 0.8 if trial.params == lucky else 0.95
+            trial.report(1, val_accuracy=score)
+    best = study.best_trial
+    assert best is not None and best.number == 1 and best.objective == 0.95
+    assert best.pick == "best mean of 3 runs" and best.confirmed is not None
+    assert best.confirmed["mean"] == pytest.approx(0.95) and best.confirmed["runs"] == 3
+    assert study.leaderboard(limit=1)[0].number == 0  # the luckiest single score
+
+
 def test_a_bad_spec_is_refused_naming_the_field_and_nothing_is_stored(server, client):
     before = client.studies()
     with pytest.raises(hpsearch.ApiError, match=r"stages\.0\.trials") as exc:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from app.models import ApiToken, Stage, Study, StudyWarning, Trial, TrialReport, Worker
 from app.schemas import (
+    ConfirmOut,
     LeaderboardRow,
+    PickOut,
     StageOut,
     StudySummary,
     TokenOut,
@@ -13,6 +15,8 @@ from app.schemas import (
     WorkerOut,
     timestamp,
 )
+from app.search.confirm import Confirmed
+from app.services.confirmation import Confirmation, Picked
 from app.services.leaderboard import RankedBy
 
 KEY_METRICS = ("val_accuracy", "train_accuracy", "test_accuracy", "train_loss", "val_loss",
@@ -67,7 +71,26 @@ def report_row(r: TrialReport) -> dict:
     return {"step": r.step, "metrics": r.metrics}
 
 
-def leaderboard_row(rank: int, t: Trial, study: RankedBy) -> LeaderboardRow:
+def confirm_out(c: Confirmed, conf: Confirmation) -> ConfirmOut:
+    return ConfirmOut(
+        runs=c.runs, mean=c.mean, std=c.std,
+        min=min(c.values) if c.values else None, max=max(c.values) if c.values else None,
+        unfinished=c.unfinished, pending=c.pending, pick=conf.pick is c,
+    )
+
+
+def pick_out(picked: Picked) -> PickOut:
+    conf, t = picked.confirmation, picked.trial
+    assert conf.pick is not None and conf.reason is not None
+    return PickOut(**confirm_out(conf.pick, conf).model_dump(), trial_id=t.id,
+                   reason=conf.reason,
+                   trial=leaderboard_row(picked.rank, t, picked.ranked_by, conf))
+
+
+def leaderboard_row(
+    rank: int, t: Trial, study: RankedBy, conf: Confirmation | None = None
+) -> LeaderboardRow:
+    mine = conf.candidates.get(t.id) if conf else None
     return LeaderboardRow(
         rank=rank,
         trial_id=t.id,
@@ -82,6 +105,9 @@ def leaderboard_row(rank: int, t: Trial, study: RankedBy) -> LeaderboardRow:
         params=t.params,
         metrics={k: t.metrics[k] for k in KEY_METRICS if k in t.metrics},
         epochs_run=t.steps,
+        candidate=t.candidate_id,
+        confirmed=confirm_out(mine, conf) if mine and conf else None,
+        pick=conf.reason if conf and mine and conf.pick is mine else None,
     )
 
 

@@ -12,6 +12,7 @@ from app.db import Database
 from app.deps import CanRead, DbDep, SettingsDep
 from app.schemas import Leaderboard, TrialState
 from app.services import studies
+from app.services.confirmation import confirmation
 from app.services.leaderboard import LeaderboardQuery, leaderboard
 
 router = APIRouter(tags=["leaderboard"])
@@ -27,6 +28,10 @@ def _board(
 ) -> Leaderboard:
     with db.read() as session:
         total, rows = leaderboard(session, q)
+        confirmations = {
+            sid: confirmation(session, studies.get_study(session, sid))
+            for sid in {t.study_id for t, _ in rows}
+        }
         return Leaderboard(
             total=total,
             limit=q.limit,
@@ -34,7 +39,7 @@ def _board(
             metric=metric,
             direction=direction,
             rows=[
-                convert.leaderboard_row(q.offset + i + 1, t, study)
+                convert.leaderboard_row(q.offset + i + 1, t, study, confirmations[t.study_id])
                 for i, (t, study) in enumerate(rows)
             ],
         )

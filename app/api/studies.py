@@ -20,6 +20,7 @@ from app.schemas import (
 from app.search.space import SearchSpace
 from app.services import stages as stage_service
 from app.services import studies
+from app.services.confirmation import study_pick
 
 router = APIRouter(prefix="/studies", tags=["studies"])
 
@@ -37,8 +38,10 @@ def _detail(db: Database, study_id: int) -> StudyDetail:
         stages = [convert.stage_out(*row) for row in studies.stages_of(session, study_id)]
         warnings = [convert.warning_out(w) for w in studies.warnings_of(session, study_id)]
         space = SearchSpace.model_validate(study.spec["space"])
+        picked = study_pick(session, study)
         return StudyDetail(
             **summary.model_dump(),
+            pick=convert.pick_out(picked) if picked else None,
             spec=study.spec,
             stages=stages,
             warning_list=warnings,

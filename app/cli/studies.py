@@ -137,6 +137,10 @@ def print_study(study: dict[str, Any]) -> None:
         + f"  objective {study['direction']} {study['metric']}  best {fmt(study['best'])}"
     )
     c.print(f"trials: {_counts(study['counts'])}")
+    if pick := study.get("pick"):
+        spread = f" ± {fmt(pick['std'])}" if pick["std"] is not None else ""
+        c.print(f"[bold]pick[/]: trial {pick['trial_id']}, {study['metric']} "
+                f"{fmt(pick['mean'])}{spread} ({escape(pick['reason'])})", highlight=False)
     for stage in study["stages"]:
         ranges = ", ".join(
             f"{name} {_range(p)}" for name, p in stage["space"].items() if p["type"] != "fixed"

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from app.search.confirm import budget_confirmation, confirmation_cost
 from app.search.edges import (
     SearchWarning,
     cluster_warnings,
@@ -246,13 +247,19 @@ def _narrow_choice(
 def default_plan(budget: int, *, max_epochs: int = 50) -> list[dict[str, Any]]:
     """The default coarse-to-fine plan for a budget of trained epochs (see benchmarks/README).
 
-    Three stages spend 30%, 30% and 40% of the budget; every trial may run ``max_epochs``
-    and median pruning (from epoch 1) stops most of them after a few epochs, so each stage
-    is cheap-and-wide first and full-length only for trials that keep up. A budget under
-    ``MIN_STAGED_TRIALS`` full trials gets one stage. Each stage: ``epochs`` per trial, its
-    ``budget`` (it keeps sampling until spent), ``sampler``, ``pruning`` and the ``refine``
-    policy applied when it ends (``None`` for the last).
+    First a confirmation is reserved (``budget_confirmation``: about 12% of the budget, so
+    many full-length runs of the top few candidates with fresh seeds, or none when the
+    budget buys fewer than two); the rest is searched. Three search stages spend 30%, 30%
+    and 40% of it; every trial may run ``max_epochs`` and median pruning (from epoch 1)
+    stops most of them after a few epochs, so each stage is cheap-and-wide first and
+    full-length only for trials that keep up. A budget under ``MIN_STAGED_TRIALS`` full
+    trials gets one search stage. Each search stage: ``epochs`` per trial, its ``budget``
+    (it keeps sampling until spent), ``sampler``, ``pruning`` and the ``refine`` policy
+    applied when it ends (``None`` for the last). The confirmation stage, last: ``epochs``
+    and ``confirm`` (``top``, ``repeats``), no pruning, its cost inside ``budget``.
     """
+    confirm = budget_confirmation(budget, max_epochs)
+    search = budget - (confirmation_cost(confirm, max_epochs) if confirm else 0)
     shares = STAGE_SHARES if budget >= MIN_STAGED_TRIALS * max_epochs else (1.0,)
     plan: list[dict[str, Any]] = []
     for i, share in enumerate(shares):
@@ -261,10 +268,12 @@ def default_plan(budget: int, *, max_epochs: int = 50) -> list[dict[str, Any]]:
         plan.append(
             {
                 "epochs": max_epochs,
-                "budget": budget - spent if last else round(share * budget),
+                "budget": search - spent if last else round(share * search),
                 "sampler": "sobol",
                 "pruning": default_pruning(max_epochs).model_dump(),
                 "refine": None if last else RefinePolicy().model_dump(),
             }
         )
+    if confirm is not None:
+        plan.append({"epochs": max_epochs, "confirm": confirm.model_dump()})
     return plan

@@ -19,17 +19,21 @@ from app.csvsafe import spreadsheet_safe
 from app.db import Database
 from app.models import Trial, TrialReport
 from app.schemas import ReportOutRow, TrialDetail, timestamp
+from app.services.confirmation import Confirmation, confirmation
 from app.services.points import param_types
 from app.services.studies import get_study
 
 BATCH = 500
 TRIAL_COLUMNS = (
     Trial.id, Trial.study_id, Trial.stage_index, Trial.number, Trial.state, Trial.origin,
-    Trial.params, Trial.epochs, Trial.steps, Trial.attempt, Trial.objective, Trial.metrics,
+    Trial.candidate_id, Trial.params, Trial.epochs, Trial.steps, Trial.attempt,
+    Trial.objective, Trial.metrics,
     Trial.reason, Trial.worker_name, Trial.created_at, Trial.started_at, Trial.finished_at,
 )
 CSV_FIELDS = ("trial_id", "number", "stage", "state", "origin", "objective", "epochs", "steps",
-              "attempt", "reason", "worker", "created_at", "started_at", "finished_at")
+              "attempt", "reason", "worker", "created_at", "started_at", "finished_at",
+              "candidate", "confirm_runs", "confirm_mean", "confirm_std", "confirm_min",
+              "confirm_max", "pick")
 
 
 def _batches(session: Session, study_id: int) -> Iterator[Sequence[Row[Any]]]:
@@ -77,6 +81,21 @@ def _cell(value: Any) -> Any:
     return spreadsheet_safe(value)
 
 
+def _pick(conf: Confirmation | None) -> dict[str, Any] | None:
+    if conf is None or conf.pick is None:
+        return None
+    return {"trial_id": conf.pick.candidate, "reason": conf.reason}
+
+
+def _confirmed(conf: Confirmation | None) -> list[dict[str, Any]]:
+    """Each confirmed candidate's runs: trial id, objectives, mean, std, unfinished."""
+    if conf is None:
+        return []
+    return [{"trial_id": c.candidate, "values": c.values, "runs": c.runs, "mean": c.mean,
+             "std": c.std, "unfinished": c.unfinished, "pending": c.pending}
+            for c in conf.candidates.values()]
+
+
 def _iso(seconds: float | None) -> str:
     moment = timestamp(seconds)
     return moment.isoformat() if moment else ""
@@ -89,9 +108,22 @@ def _drain(buffer: io.StringIO) -> str:
     return text
 
 
+def _confirm_cells(conf: Confirmation | None, trial_id: int) -> list[Any]:
+    """A confirmed candidate's runs, mean, std, min, max and pick reason ('' elsewhere)."""
+    mine = conf.candidates.get(trial_id) if conf else None
+    if conf is None or mine is None:
+        return [""] * 6
+    values = mine.values
+    return [mine.runs, _cell(mine.mean), _cell(mine.std), _cell(min(values, default=None)),
+            _cell(max(values, default=None)), conf.reason if conf.pick is mine else ""]
+
+
 def export_csv(db: Database, study_id: int) -> Iterator[str]:
-    """One header line, then one line per trial: fields, ``params.*``, ``metrics.*``."""
+    """One header line, then one line per trial: fields (a confirmation run's
+    ``candidate``; a confirmed candidate's runs, mean, spread and ``pick`` reason),
+    ``params.*``, ``metrics.*``."""
     with db.read() as session:
+        conf = confirmation(session, get_study(session, study_id))
         params = list(param_types(session, study_id))
         metrics = _metric_names(session, study_id)
         buffer = io.StringIO()
@@ -105,6 +137,7 @@ def export_csv(db: Database, study_id: int) -> Iterator[str]:
                     r.id, r.number, r.stage_index, r.state, r.origin, _cell(r.objective),
                     r.epochs, r.steps, r.attempt, _cell(r.reason), _cell(r.worker_name),
                     _iso(r.created_at), _iso(r.started_at), _iso(r.finished_at),
+                    _cell(r.candidate_id), *_confirm_cells(conf, r.id),
                     *(_cell(r.params.get(p)) for p in params),
                     *(_cell(r.metrics.get(m)) for m in metrics),
                 ])
@@ -112,13 +145,16 @@ def export_csv(db: Database, study_id: int) -> Iterator[str]:
 
 
 def export_json(db: Database, study_id: int) -> Iterator[str]:
-    """``{"study": {...}, "trials": [...]}``; each trial as in ``GET /trials/{id}``."""
+    """``{"study": {...}, "trials": [...]}``; each trial as in ``GET /trials/{id}``. The
+    study carries its ``pick`` and each confirmed candidate's runs (``confirmed``)."""
     with db.read() as session:
         study = get_study(session, study_id)
+        conf = confirmation(session, study)
         head = {
             "id": study.id, "name": study.name, "state": study.state,
             "dataset": study.dataset, "metric": study.metric,
             "direction": "maximize" if study.maximize else "minimize", "spec": study.spec,
+            "pick": _pick(conf), "confirmed": _confirmed(conf),
         }
         yield '{"study": ' + json.dumps(head) + ', "trials": ['
         first = True

@@ -96,6 +96,17 @@ def _filtered(q: LeaderboardQuery, query: AnySelect) -> AnySelect:
     return query
 
 
+def rank_in_study(session: Session, trial: Trial) -> int:
+    """The trial's rank in its study's default leaderboard order (1 = best)."""
+    key = trial.rank_key
+    if key is None:
+        ahead = Trial.rank_key.is_not(None) | (Trial.id < trial.id)
+    else:
+        ahead = (Trial.rank_key < key) | ((Trial.rank_key == key) & (Trial.id < trial.id))
+    count = select(func.count()).where(Trial.study_id == trial.study_id, ahead)
+    return int(session.scalar(count) or 0) + 1
+
+
 class RankedBy(NamedTuple):
     """The study a leaderboard row belongs to, and the objective it is ranked by."""
 

@@ -6,12 +6,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import case, exists, func, insert, select
+from sqlalchemy import Row, case, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Invalid, NotFound
 from app.models import Stage, Study, StudyWarning, Trial
 from app.schemas import MAX_STAGE_TRIALS, check_budget_trials
+from app.search.confirm import ConfirmPolicy, candidates
 from app.search.edges import SearchWarning, warning_key
 from app.search.limits import Domain, Domains
 from app.search.pruning import PruningPolicy, default_pruning
@@ -21,6 +22,8 @@ from app.search.space import SearchSpace
 from app.search.trials import TrialOutcome, stalled_reason
 
 ACTIVE_STATES = ("queued", "running")
+OUTCOME_COLUMNS = (Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps,
+                   Trial.epochs, Trial.reason)
 SEED_MODULUS = 2**31 - 1
 # Trials a budget stage keeps queued ahead: one transaction never inserts more, and ending
 # trials top the queue up again once it is down to half.
@@ -89,6 +92,33 @@ def open_stage(
         check_budget_trials(budget, epochs)
     except ValueError as exc:
         raise Invalid(str(exc), field="budget") from None
+    stage = _new_stage(
+        session, study, index=index, space=space, epochs=epochs, budget=budget,
+        sampler=sampler, pruning=pruning or default_pruning(epochs), policy=policy,
+        source_trial_ids=source_trial_ids or [],
+    )
+    if budget is not None:
+        top_up(session, stage, study)
+    else:
+        assert trials is not None
+        sample_more(session, study, stage, trials, epochs=epochs)
+    return stage
+
+
+def _new_stage(
+    session: Session,
+    study: Study,
+    *,
+    index: int,
+    space: SearchSpace,
+    epochs: int,
+    budget: int | None,
+    sampler: str,
+    pruning: PruningPolicy,
+    policy: RefinePolicy | None,
+    source_trial_ids: list[int],
+) -> Stage:
+    """Store stage ``index``, still empty, and make it the study's current stage."""
     now = time.time()
     stage = Stage(
         study_id=study.id,
@@ -99,20 +129,53 @@ def open_stage(
         n_trials=0,
         budget=budget,
         sampler=sampler,
-        pruning=(pruning or default_pruning(epochs)).model_dump(mode="json"),
+        pruning=pruning.model_dump(mode="json"),
         policy=policy.model_dump(mode="json") if policy else None,
-        source_trial_ids=source_trial_ids or [],
+        source_trial_ids=source_trial_ids,
         created_at=now,
     )
     session.add(stage)
     session.flush()
-    if budget is not None:
-        top_up(session, stage, study)
-    else:
-        assert trials is not None
-        sample_more(session, study, stage, trials, epochs=epochs)
     study.current_stage = index
     study.updated_at = now
+    return stage
+
+
+def open_confirmation(
+    session: Session,
+    study: Study,
+    *,
+    index: int,
+    space: SearchSpace,
+    epochs: int,
+    confirm: ConfirmPolicy,
+    sampler: str,
+) -> Stage | None:
+    """Open confirmation stage ``index``: the study's ``confirm.top`` best ended search
+    trials (ranked at comparable fidelity), each queued ``confirm.repeats`` times with its
+    params, a fresh seed and ``epochs`` epochs, unpruned. None if no trial has a score.
+
+    The stage's ``source_trial_ids`` are the candidates, best first."""
+    rows = session.execute(
+        select(*OUTCOME_COLUMNS).where(
+            Trial.study_id == study.id, Trial.state.not_in(ACTIVE_STATES),
+            Trial.candidate_id.is_(None),
+        )
+    ).all()
+    chosen = candidates([(r.id, outcome_of(r)) for r in rows], confirm.top,
+                        maximize=study.maximize)
+    if not chosen:
+        return None
+    stage = _new_stage(
+        session, study, index=index, space=space, epochs=epochs, budget=None,
+        sampler=sampler, pruning=PruningPolicy(rule="none"), policy=None,
+        source_trial_ids=chosen,
+    )
+    params = {r.id: r.params for r in rows}
+    runs = [c for c in chosen for _ in range(confirm.repeats)]
+    add_trials(session, study, stage, [params[c] for c in runs], origin="confirm",
+               epochs=epochs, candidates=runs)
+    stage.n_trials = len(runs)
     return stage
 
 
@@ -137,9 +200,10 @@ def add_trials(
     origin: str,
     results: list[dict[str, Any] | None] | None = None,
     epochs: int | None = None,
+    candidates: list[int] | None = None,
 ) -> list[int]:
     """Insert trials numbered after the study's last one (training ``epochs``, by default
-    the stage's); returns their numbers."""
+    the stage's; confirmation runs name their ``candidates``); returns their numbers."""
     first = study.next_number
     now = time.time()
     rows = []
@@ -158,6 +222,7 @@ def add_trials(
             "metrics": {},
             "steps": 0,
             "created_at": now,
+            "candidate_id": candidates[i] if candidates else None,
         }
         result = results[i] if results else None
         if result:
@@ -243,8 +308,22 @@ def advance(
     ``extend``, one more beyond its end)."""
     now = time.time()
     policy = policy or RefinePolicy.model_validate(study.spec.get("refine", {}))
-    new_space, source_ids = _close_and_refine(session, study, stage, policy, now)
+    if confirm_policy(study, stage.index) is not None:
+        stage.state, stage.closed_at = "done", now
+        new_space, source_ids = SearchSpace.model_validate(stage.space), list[int]()
+    else:
+        new_space, source_ids = _close_and_refine(session, study, stage, policy, now)
     step = _next_step(study, stage, extend)
+    confirm = confirm_policy(study, stage.index + 1)
+    if step is not None and confirm is not None and trials is None and budget is None:
+        opened = open_confirmation(
+            session, study, index=stage.index + 1, space=new_space,
+            epochs=epochs or step.get("epochs") or stage.epochs, confirm=confirm,
+            sampler=stage.sampler,
+        )
+        if opened is not None:
+            return opened
+        step = None  # nothing scored: nothing to confirm
     if step is None:
         if study.state in ("running", "paused"):
             study.state = "completed"
@@ -276,20 +355,30 @@ def _close_and_refine(
     stage.state = "done"
     stage.closed_at = now
     rows = session.execute(
-        select(Trial.id, Trial.params, Trial.state, Trial.objective, Trial.steps,
-               Trial.epochs, Trial.reason).where(
+        select(*OUTCOME_COLUMNS).where(
             Trial.stage_id == stage.id, Trial.state.not_in(ACTIVE_STATES)
         )
     ).all()
-    outcomes = [TrialOutcome(r.params, r.state, r.objective, r.steps, allowed=r.epochs,
-                             stalled=r.state == "aborted" and stalled_reason(r.reason))
-                for r in rows]
+    outcomes = [outcome_of(r) for r in rows]
     space = SearchSpace.model_validate(stage.space)
     new_space, warnings = refine(
         space, outcomes, policy, maximize=study.maximize, domains=trainer_domains(study.spec)
     )
     record_warnings(session, study.id, stage.index, warnings)
     return new_space, [r.id for r in rows]
+
+
+def outcome_of(row: Row[Any]) -> TrialOutcome:
+    """An ended trial (a row of ``OUTCOME_COLUMNS``) as the search logic sees it."""
+    return TrialOutcome(row.params, row.state, row.objective, row.steps, allowed=row.epochs,
+                        stalled=row.state == "aborted" and stalled_reason(row.reason))
+
+
+def confirm_policy(study: Study, index: int) -> ConfirmPolicy | None:
+    """The confirmation the plan runs as stage ``index``, if that stage is one."""
+    plan = study.spec["stages"]
+    found = plan[index].get("confirm") if 0 <= index < len(plan) else None
+    return ConfirmPolicy.model_validate(found) if found else None
 
 
 def _next_step(study: Study, stage: Stage, extend: bool) -> dict[str, Any] | None:

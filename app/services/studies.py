@@ -43,6 +43,7 @@ def create_study(session: Session, spec: StudySpec, *, max_attempts: int) -> Stu
     session.add(study)
     session.flush()
     first = spec.plan[0]
+    assert first.epochs is not None  # only a confirm stage may omit it, never the first
     stage_service.open_stage(
         session,
         study,

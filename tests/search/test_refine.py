@@ -234,17 +234,22 @@ def test_refine_cuts_a_range_where_everything_diverged() -> None:
 
 
 def test_default_plan_spends_the_budget_in_stages() -> None:
-    plan = default_plan(2000, max_epochs=50)
-    assert [s["budget"] for s in plan] == [600, 600, 800]
-    assert [s["refine"] is None for s in plan] == [False, False, True]
-    for stage in plan:
+    *search, confirm = default_plan(2000, max_epochs=50)
+    # 12% of 2000 buys four 50-epoch runs: four candidates once each, 200 epochs.
+    assert confirm == {"epochs": 50, "confirm": {"top": 4, "repeats": 1}}
+    assert [s["budget"] for s in search] == [540, 540, 720]
+    assert [s["refine"] is None for s in search] == [False, False, True]
+    for stage in search:
         assert stage["epochs"] == 50 and stage["sampler"] in SAMPLERS
         PruningPolicy.model_validate(stage["pruning"])
         if stage["refine"] is not None:
             RefinePolicy.model_validate(stage["refine"])
-    assert sum(s["budget"] for s in default_plan(1001, max_epochs=20)) == 1001
-    (single,) = default_plan(500, max_epochs=50)  # 10 full trials: too few to split
-    assert single["budget"] == 500 and single["refine"] is None
+    *search, confirm = default_plan(1001, max_epochs=20)
+    cost = confirm["confirm"]["top"] * confirm["confirm"]["repeats"] * 20
+    assert sum(s["budget"] for s in search) + cost <= 1001
+    assert sum(s["budget"] for s in search) == 1001 - cost
+    (single,) = default_plan(400, max_epochs=50)  # 8 full trials: too few to split or confirm
+    assert single["budget"] == 400 and single["refine"] is None
 
 
 def test_policy_is_strict_and_documented() -> None:
