@@ -143,12 +143,8 @@ def whole_runs(args: argparse.Namespace) -> None:
     print(f"| {'config':<17} | {'N':>6} | {'batch':>5} |{cols}{wins}")
     print(f"|{'-' * 19}|{'-' * 8}|{'-' * 7}|" + f"{'-' * 36}|" * len(sides)
           + (f"{'-' * 13}|" if wins else ""))
-    for case in CASES:
-        if args.only and case.name != args.only:
-            continue
-        rng = np.random.default_rng(1)
-        X = rng.standard_normal((case.n, case.dims[0]), dtype=np.float32)
-        y = rng.integers(0, case.dims[-1], case.n)
+    for case in chosen(args.only):
+        X, y = case_data(case)
         fns = {name: hpsearch_run(case, X, y, args.whole, fn) for name, fn in sides.items()}
         times: dict[str, list[float]] = {name: [] for name in fns}
         for run in fns.values():
@@ -225,6 +221,18 @@ def timed(run: Callable[[], None], clock: Callable[[], float] = time.perf_counte
     return clock() - start
 
 
+def chosen(only: str | None) -> list[Case]:
+    """The benchmark's cases, or only the one named."""
+    return [case for case in CASES if not only or case.name == only]
+
+
+def case_data(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The case's inputs and labels, the same on every run."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((case.n, case.dims[0]), dtype=np.float32)
+    return X, rng.integers(0, case.dims[-1], case.n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per side")
@@ -269,12 +277,8 @@ def main() -> None:
         )
         print(header)
         print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-        for case in CASES:
-            if args.only and case.name != args.only:
-                continue
-            rng = np.random.default_rng(1)
-            X = rng.standard_normal((case.n, case.dims[0]), dtype=np.float32)
-            y = rng.integers(0, case.dims[-1], case.n)
+        for case in chosen(args.only):
+            X, y = case_data(case)
             sides = {"hpsearch": hpsearch_epoch(case, X, y), "torch": torch_epoch(case, X, y)}
             for run in sides.values():  # warm-up: buffers, lazy initialisation
                 run()
