@@ -48,10 +48,10 @@ function abortedWords() {
   return `aborted: ${diverged} diverged, ${stalled} stalled at chance`;
 }
 
-/** "1 of 0–2": stages are numbered from 0 on every page, in the CLI and in the API. */
+/** "1 (of 0–2)": stages are numbered from 0 on every page, in the CLI and in the API. */
 function stageOf(s) {
   const last = Math.max(s.spec.stages.length, s.stages.length) - 1;
-  return last > 0 ? `${s.current_stage} of 0–${last}` : String(s.current_stage);
+  return last > 0 ? `${s.current_stage} (of 0–${last})` : String(s.current_stage);
 }
 
 function exportAs(format) {
