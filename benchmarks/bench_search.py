@@ -56,7 +56,8 @@ FIXED = {
     "batch_size": 100,
     "monitor": False,  # per-layer diagnostics do not change training; skip their cost
 }
-METHODS = ("random", "hpsearch", "tpe", "optuna-random")
+# hpsearch-unconfirmed: the default plan without its confirmation stage (an ablation)
+METHODS = ("random", "hpsearch", "tpe", "optuna-random", "hpsearch-unconfirmed")
 README = Path(__file__).with_name("README.md")
 SECTION = "## Search quality (bench_search.py)"
 
@@ -125,12 +126,12 @@ def search_random(runner: Runner, max_epochs: int) -> None:
         runner.run(params, max_epochs)
 
 
-def search_hpsearch(runner: Runner, max_epochs: int) -> Trial | None:
+def search_hpsearch(runner: Runner, max_epochs: int, *, confirm: bool = True) -> Trial | None:
     """Coarse-to-fine with pruning inside every stage, then the confirmation of the top
     candidates, as the server runs a default study; returns the pick (None: no
     confirmation, the best val is the pick)."""
     space = SearchSpace.model_validate(SPACE)
-    plan = default_plan(runner.budget, max_epochs=max_epochs)
+    plan = default_plan(runner.budget, max_epochs=max_epochs, confirm=confirm)
     stages = [s for s in plan if "confirm" not in s]
     confirm = next((s for s in plan if "confirm" in s), None)
     reserve = (confirmation_cost(ConfirmPolicy.model_validate(confirm["confirm"]),
@@ -229,8 +230,8 @@ def run_job(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
         runner = Runner(dataset, budget, seed)
         if method == "random":
             search_random(runner, max_epochs)
-        elif method == "hpsearch":
-            picked = search_hpsearch(runner, max_epochs)
+        elif method.startswith("hpsearch"):
+            picked = search_hpsearch(runner, max_epochs, confirm=method == "hpsearch")
         else:
             search_optuna(runner, max_epochs, "tpe" if method == "tpe" else "random")
     best = picked or runner.picked()

@@ -244,7 +244,9 @@ def _narrow_choice(
     return Choice(values=[v for v in p.values if keep(v)] or list(p.values))
 
 
-def default_plan(budget: int, *, max_epochs: int = 50) -> list[dict[str, Any]]:
+def default_plan(
+    budget: int, *, max_epochs: int = 50, confirm: bool = True
+) -> list[dict[str, Any]]:
     """The default coarse-to-fine plan for a budget of trained epochs (see benchmarks/README).
 
     First a confirmation is reserved (``budget_confirmation``: about 12% of the budget, so
@@ -256,10 +258,11 @@ def default_plan(budget: int, *, max_epochs: int = 50) -> list[dict[str, Any]]:
     trials gets one search stage. Each search stage: ``epochs`` per trial, its ``budget``
     (it keeps sampling until spent), ``sampler``, ``pruning`` and the ``refine`` policy
     applied when it ends (``None`` for the last). The confirmation stage, last: ``epochs``
-    and ``confirm`` (``top``, ``repeats``), no pruning, its cost inside ``budget``.
+    and ``confirm`` (``top``, ``repeats``), no pruning, its cost inside ``budget``. With
+    ``confirm=False`` the search stages spend the whole budget.
     """
-    confirm = budget_confirmation(budget, max_epochs)
-    search = budget - (confirmation_cost(confirm, max_epochs) if confirm else 0)
+    policy = budget_confirmation(budget, max_epochs) if confirm else None
+    search = budget - (confirmation_cost(policy, max_epochs) if policy else 0)
     shares = STAGE_SHARES if budget >= MIN_STAGED_TRIALS * max_epochs else (1.0,)
     plan: list[dict[str, Any]] = []
     for i, share in enumerate(shares):
@@ -274,6 +277,6 @@ def default_plan(budget: int, *, max_epochs: int = 50) -> list[dict[str, Any]]:
                 "refine": None if last else RefinePolicy().model_dump(),
             }
         )
-    if confirm is not None:
-        plan.append({"epochs": max_epochs, "confirm": confirm.model_dump()})
+    if policy is not None:
+        plan.append({"epochs": max_epochs, "confirm": policy.model_dump()})
     return plan

@@ -252,6 +252,12 @@ def test_default_plan_spends_the_budget_in_stages() -> None:
     assert single["budget"] == 400 and single["refine"] is None
 
 
+def test_default_plan_without_confirmation_searches_the_whole_budget() -> None:
+    plan = default_plan(2000, max_epochs=50, confirm=False)
+    assert [s["budget"] for s in plan] == [600, 600, 800]
+    assert not any("confirm" in s for s in plan)
+
+
 def test_policy_is_strict_and_documented() -> None:
     with pytest.raises(ValidationError):
         RefinePolicy(top_k=2.5)
