@@ -18,9 +18,10 @@ quickstart: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-# the in-process tests: no server, worker or browser processes, no PostgreSQL
+# the in-process tests: no server, worker or browser processes, no PostgreSQL; one pytest
+# process per core
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not browser and not postgres"
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not browser and not postgres"
 
 lint: $(STAMP)
 	$(BIN)/ruff check app worker hpsearch examples tests benchmarks migrations
